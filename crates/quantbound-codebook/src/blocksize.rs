@@ -1,0 +1,46 @@
+//! The blocksizes bitsandbytes accepts for 4-bit quantization.
+
+use crate::error::{CodebookError, Result};
+
+/// A validated 4-bit blocksize: one of 32, 64, …, 4096 (bnb raises `ValueError` for any other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Blocksize(usize);
+
+impl Blocksize {
+    /// Every blocksize bnb 0.50.2 accepts in `quantize_4bit`.
+    pub const SUPPORTED: [usize; 8] = [32, 64, 128, 256, 512, 1024, 2048, 4096];
+    /// bnb's default.
+    pub const DEFAULT: Blocksize = Blocksize(64);
+    /// The largest supported blocksize, so kernels can size stack buffers.
+    pub const MAX: usize = 4096;
+
+    /// Validates `blocksize`; `tensor` only labels the error.
+    pub fn new(blocksize: usize, tensor: &str) -> Result<Self> {
+        if Self::SUPPORTED.contains(&blocksize) {
+            Ok(Blocksize(blocksize))
+        } else {
+            Err(CodebookError::UnsupportedBlocksize { tensor: tensor.to_owned(), blocksize })
+        }
+    }
+
+    pub fn get(self) -> usize {
+        self.0
+    }
+
+    /// Number of blocks covering `numel` elements (the last one may be partial).
+    pub fn n_blocks(self, numel: usize) -> usize {
+        numel.div_ceil(self.0)
+    }
+}
+
+impl Default for Blocksize {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl std::fmt::Display for Blocksize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}

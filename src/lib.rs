@@ -1,0 +1,6 @@
+//! quantbound: measure 4-bit weight quantization of Llama-family models: how much error it adds,
+//! how the network amplifies it, and how close it comes to the limits of information theory.
+//!
+//! This facade re-exports the workspace's crates so that one dependency is enough.
+
+pub use quantbound_codebook as codebook;
