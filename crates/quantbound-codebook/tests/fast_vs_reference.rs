@@ -1,0 +1,90 @@
+//! The fast (parallel, vectorised) kernels against the plain scalar reference on random data:
+//! every blocksize, dtype and codebook, lengths that leave partial blocks and odd nibbles, and
+//! values that hit the special cases (zeros, NaN, ±Inf, subnormals).
+
+mod common;
+
+use common::first_difference;
+use half::{bf16, f16};
+use quantbound_codebook::{
+    dequantize_blocks_reference, quantize_blocks_reference, Blocksize, Codebook, FloatSlice, FloatVec, QuantType,
+    QuantizeOptions, Quantized4bit,
+};
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+fn random_values(rng: &mut impl Rng, n: usize, with_specials: bool) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let x: f32 = StandardNormal.sample(rng);
+            if with_specials && i % 997 == 3 {
+                [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -3e38][i % 7]
+            } else {
+                x * 0.02
+            }
+        })
+        .collect()
+}
+
+fn codebooks() -> Vec<Codebook> {
+    // AF4-like asymmetric table and symmetric INT4, as custom codebooks.
+    let int4: [f32; 16] = std::array::from_fn(|i| (i as f32 - 7.5) / 7.5);
+    let mut shuffled: [f32; 16] = std::array::from_fn(|i| ((i * 7) % 16) as f32 / 8.0 - 1.0);
+    shuffled[3] = 0.0;
+    vec![QuantType::Nf4.codebook(), QuantType::Fp4.codebook(), Codebook::custom(int4).unwrap(), Codebook::custom(shuffled).unwrap()]
+}
+
+#[test]
+fn fast_paths_equal_reference() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for blocksize in Blocksize::SUPPORTED {
+        let blocksize = Blocksize::new(blocksize, "test").unwrap();
+        for n in [1, 2, 3, blocksize.get() - 1, blocksize.get() * 3 + 1, 200_003] {
+            let values = random_values(&mut rng, n, n > 1000);
+            let f16s: Vec<f16> = values.iter().map(|&v| f16::from_f32(v * 50.0)).collect();
+            let bf16s: Vec<bf16> = values.iter().map(|&v| bf16::from_f32(v)).collect();
+            for data in [FloatSlice::F32(&values), FloatSlice::F16(&f16s), FloatSlice::Bf16(&bf16s)] {
+                for codebook in codebooks() {
+                    let options = QuantizeOptions { codebook: codebook.clone(), blocksize, double_quant: false };
+                    let q = Quantized4bit::quantize("random", data, &[n], &options).unwrap();
+                    let (packed, absmax) = quantize_blocks_reference(data, blocksize, &codebook);
+                    let what = format!("n {n}, blocksize {blocksize}, {:?}, {:?}", data.dtype(), codebook.values());
+                    assert!(q.packed == packed, "packed: {what}");
+                    assert_eq!(first_difference(&absmax, &q.state.absmax.to_f32()), None, "absmax: {what}");
+
+                    let reference = dequantize_blocks_reference(&packed, &absmax, blocksize, &codebook, n);
+                    let expected = match data.dtype() {
+                        quantbound_codebook::FloatDtype::F32 => FloatVec::F32(reference),
+                        quantbound_codebook::FloatDtype::F16 => {
+                            FloatVec::F16(reference.iter().map(|&v| f16::from_f32(v)).collect())
+                        }
+                        quantbound_codebook::FloatDtype::Bf16 => {
+                            FloatVec::Bf16(reference.iter().map(|&v| bf16::from_f32(v)).collect())
+                        }
+                    };
+                    assert_eq!(
+                        first_difference(&expected.to_f32_vec(), &q.dequantize().to_f32_vec()),
+                        None,
+                        "dequant: {what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Quantizing the dequantized values again gives the same indices: every code value, scaled by
+/// its block's absmax, lies strictly inside its own decision interval.
+#[test]
+fn requantizing_is_idempotent() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let values = random_values(&mut rng, 64 * 1000, false);
+    for codebook in [QuantType::Nf4.codebook(), QuantType::Fp4.codebook()] {
+        let options = QuantizeOptions { codebook, blocksize: Blocksize::DEFAULT, double_quant: false };
+        let q = Quantized4bit::quantize("w", FloatSlice::F32(&values), &[values.len()], &options).unwrap();
+        let dq = q.dequantize().to_f32_vec();
+        let again = Quantized4bit::quantize("w", FloatSlice::F32(&dq), &[dq.len()], &options).unwrap();
+        // FP4 has two zero codes (indices 0 and 8); compare values, not bytes.
+        assert_eq!(first_difference(&again.dequantize().to_f32_vec(), &dq), None);
+    }
+}
