@@ -1,1 +1,42 @@
-fn main() {}
+//! `cargo xtask`: the project's command-line tasks (matklad's xtask pattern), one module a task.
+
+mod files;
+mod inspect;
+mod quantize;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "quantbound tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Quantize a dense safetensors checkpoint into the Hugging Face bnb-4bit layout.
+    Quantize(quantize::QuantizeArgs),
+    /// Dequantize a bnb-4bit safetensors checkpoint into dense tensors of the recorded dtype.
+    Dequantize(quantize::DequantizeArgs),
+    /// Show the quant state, packed bytes, absmax and first values of a bnb-4bit tensor.
+    Inspect(inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Quantize(args) => quantize::quantize(args),
+        Task::Dequantize(args) => quantize::dequantize(args),
+        Task::Inspect(args) => inspect::inspect(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

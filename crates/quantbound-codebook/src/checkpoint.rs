@@ -2,10 +2,12 @@
 //! streamed tensor by tensor.
 //!
 //! The output is written to any [`Write`]: the header first (so every tensor's size is worked out
-//! before any data is produced), then each tensor as it is converted. Only one tensor's input and
-//! output are in memory at a time; the input is best memory-mapped by the caller.
+//! before any data is produced), then the data. Tensors are laid out as the safetensors library
+//! lays them out when transformers saves a model (by dtype alignment, largest first, then by name),
+//! so quantizing the same weights gives a file byte-identical to transformers' `save_pretrained`.
+//! Only one weight's conversion is held in memory at a time; the input is best memory-mapped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use safetensors::tensor::{Metadata, TensorInfo, TensorView};
@@ -40,7 +42,8 @@ pub fn open<'a>(bytes: &'a [u8], file: &str) -> Result<SafeTensors<'a>> {
 }
 
 /// Quantizes the tensors of `input` for which `select` is true and copies the rest, writing the
-/// HF bnb-4bit layout to `out`. A selected tensor that is not f32/f16/bf16 is an error.
+/// HF bnb-4bit layout to `out`. A selected tensor that is not f32/f16/bf16 is an error, found
+/// before anything is written.
 pub fn quantize_safetensors(
     input: &[u8],
     file: &str,
@@ -72,33 +75,39 @@ pub fn quantize_safetensors(
         Quantized4bit::quantize(name, data, view.shape(), options)
     };
 
-    let mut steps = Vec::new();
-    for (name, view) in sorted_tensors(&st) {
-        if select(&name, &view) {
-            let json = if options.double_quant {
-                // The JSON holds the double-quant offset, whose digits we only know after
-                // quantizing; quantize now for the header and again when writing.
-                hf::quant_state_json(&name, &quantize(&name, &view)?)?
-            } else {
-                QuantStateJson {
-                    quant_type,
-                    blocksize: options.blocksize.get(),
-                    dtype: float_dtype(&name, &view)?,
-                    shape: view.shape().to_vec(),
-                    nested_offset: None,
-                }
-            };
-            let json_len = json.to_bnb_string().len();
-            let numel = view.shape().iter().product();
-            let layout = hf::tensor_layout(&name, quant_type, numel, options.blocksize, options.double_quant, json_len);
-            steps.push(Step { name, view, layout, convert: true });
-        } else {
-            let layout = vec![(name.clone(), view.dtype(), view.shape().to_vec())];
-            steps.push(Step { name, view, layout, convert: false });
+    let mut plan = Vec::new();
+    for (name, view) in st.iter() {
+        if !select(name, &view) {
+            plan.push(Planned::copy(name, &view));
+            continue;
         }
+        let json = if options.double_quant {
+            // The JSON holds the double-quant offset, whose digits are known only after
+            // quantizing; quantize now for the header and again when writing.
+            hf::quant_state_json(name, &quantize(name, &view)?)?
+        } else {
+            QuantStateJson {
+                quant_type,
+                blocksize: options.blocksize.get(),
+                dtype: float_dtype(name, &view)?,
+                shape: view.shape().to_vec(),
+                nested_offset: None,
+            }
+        };
+        let numel = view.shape().iter().product();
+        let layout = hf::tensor_layout(
+            name,
+            quant_type,
+            numel,
+            options.blocksize,
+            options.double_quant,
+            json.to_bnb_string().len(),
+        );
+        plan.push(Planned { name: name.to_owned(), outputs: layout, convert: true });
     }
-    write_steps(&st, input, file, &steps, out, |step| {
-        hf::to_tensors(&step.name, &quantize(&step.name, &step.view)?)
+    write_plan(&st, input, file, plan, out, |name| {
+        let view = st.tensor(name).expect("planned from the same file");
+        hf::to_tensors(name, &quantize(name, &view)?)
     })
 }
 
@@ -106,66 +115,68 @@ pub fn quantize_safetensors(
 /// and copies every other tensor.
 pub fn dequantize_safetensors(input: &[u8], file: &str, out: impl Write) -> Result<ConversionSummary> {
     let st = open(input, file)?;
-    let mut sidecars = std::collections::HashSet::new();
-    let mut steps = Vec::new();
-    for (name, view) in sorted_tensors(&st) {
-        if hf::bnb_quant_type(&st, &name).is_some() {
-            let q = hf::from_safetensors(&st, &name, file)?;
-            for suffix in ["absmax", "quant_map", "nested_absmax", "nested_quant_map"] {
-                sidecars.insert(format!("{name}.{suffix}"));
-            }
-            for quant_type in [crate::QuantType::Nf4, crate::QuantType::Fp4] {
-                sidecars.insert(format!("{name}.{}", hf::quant_state_suffix(quant_type)));
-            }
-            let layout = vec![(name.clone(), q.state.dtype.to_safetensors(), q.state.shape.clone())];
-            steps.push(Step { name, view, layout, convert: true });
-        } else {
-            let layout = vec![(name.clone(), view.dtype(), view.shape().to_vec())];
-            steps.push(Step { name, view, layout, convert: false });
+    let mut sidecars = HashSet::new();
+    let mut plan = Vec::new();
+    for (name, view) in st.iter() {
+        let Some(quant_type) = hf::bnb_quant_type(&st, name) else {
+            plan.push(Planned::copy(name, &view));
+            continue;
+        };
+        // Read (and so validate) the whole state now, before anything is written.
+        let q = hf::from_safetensors(&st, name, file)?;
+        for suffix in ["absmax", "quant_map", "nested_absmax", "nested_quant_map"] {
+            sidecars.insert(format!("{name}.{suffix}"));
         }
+        sidecars.insert(format!("{name}.{}", hf::quant_state_suffix(quant_type)));
+        let outputs = vec![(name.to_owned(), q.state.dtype.to_safetensors(), q.state.shape.clone())];
+        plan.push(Planned { name: name.to_owned(), outputs, convert: true });
     }
-    steps.retain(|s| !sidecars.contains(&s.name));
-    write_steps(&st, input, file, &steps, out, |step| {
-        let q = hf::from_safetensors(&st, &step.name, file)?;
-        let dense = q.dequantize();
+    plan.retain(|p| !sidecars.contains(&p.name));
+    write_plan(&st, input, file, plan, out, |name| {
+        let q = hf::from_safetensors(&st, name, file)?;
         Ok(vec![OwnedTensor {
-            name: step.name.clone(),
+            name: name.to_owned(),
             dtype: q.state.dtype.to_safetensors(),
             shape: q.state.shape.clone(),
-            data: dense.as_bytes().to_vec(),
+            data: q.dequantize().as_bytes().to_vec(),
         }])
     })
 }
 
 /// One input tensor and the output tensors it becomes.
-struct Step<'a> {
+struct Planned {
     name: String,
-    view: TensorView<'a>,
-    layout: Vec<(String, Dtype, Vec<usize>)>,
+    outputs: Vec<(String, Dtype, Vec<usize>)>,
     convert: bool,
 }
 
-fn sorted_tensors<'a>(st: &SafeTensors<'a>) -> Vec<(String, TensorView<'a>)> {
-    let mut tensors = st.tensors();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    tensors
+impl Planned {
+    fn copy(name: &str, view: &TensorView<'_>) -> Self {
+        Planned { name: name.to_owned(), outputs: vec![(name.to_owned(), view.dtype(), view.shape().to_vec())], convert: false }
+    }
 }
 
-/// Writes the header for `steps`, then each step's tensors: copied bytes, or `convert(step)`.
-fn write_steps<'a>(
-    st: &SafeTensors<'a>,
+/// Writes the header for `plan`, then every output tensor in safetensors' order: copied bytes, or
+/// the matching tensor of `convert(input name)`. The last conversion is kept, so a weight whose
+/// outputs sit next to each other is converted once per dtype group.
+fn write_plan(
+    st: &SafeTensors<'_>,
     input: &[u8],
     file: &str,
-    steps: &[Step<'a>],
+    plan: Vec<Planned>,
     mut out: impl Write,
-    convert: impl Fn(&Step<'a>) -> Result<Vec<OwnedTensor>>,
+    convert: impl Fn(&str) -> Result<Vec<OwnedTensor>>,
 ) -> Result<ConversionSummary> {
     let io = |source| CodebookError::Io { file: file.to_owned(), source };
-    let mut infos = Vec::new();
+    // safetensors' `serialize`: larger alignment first, then by name.
+    let mut outputs: Vec<(&Planned, &(String, Dtype, Vec<usize>))> =
+        plan.iter().flat_map(|p| p.outputs.iter().map(move |o| (p, o))).collect();
+    outputs.sort_by(|(_, a), (_, b)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+
+    let mut infos = Vec::with_capacity(outputs.len());
     let mut offset = 0;
-    for (name, dtype, shape) in steps.iter().flat_map(|s| &s.layout) {
-        let numel: usize = shape.iter().product();
-        let len = numel * dtype.bitsize() / 8;
+    for (_, (name, dtype, shape)) in &outputs {
+        let len = shape.iter().product::<usize>() * dtype.bitsize() / 8;
         infos.push((name.clone(), TensorInfo { dtype: *dtype, shape: shape.clone(), data_offsets: (offset, offset + len) }));
         offset += len;
     }
@@ -178,23 +189,33 @@ fn write_steps<'a>(
     out.write_all(&header).map_err(io)?;
 
     let mut summary = ConversionSummary::default();
-    for step in steps {
-        if step.convert {
-            let tensors = convert(step)?;
-            for (tensor, (name, dtype, shape)) in tensors.iter().zip(&step.layout) {
-                debug_assert_eq!((&tensor.name, tensor.dtype, &tensor.shape), (name, *dtype, shape));
-                out.write_all(&tensor.data).map_err(io)?;
-                summary.bytes_written += tensor.data.len();
-            }
-            summary.converted.push(step.name.clone());
-        } else {
-            let data = st.tensor(&step.name).expect("listed by the same file").data();
+    let mut last: Option<(&str, Vec<OwnedTensor>)> = None;
+    for (planned, (name, dtype, shape)) in outputs {
+        if !planned.convert {
+            let data = st.tensor(name).expect("listed by the same file").data();
             out.write_all(data).map_err(io)?;
             summary.bytes_written += data.len();
-            summary.copied.push(step.name.clone());
+            continue;
         }
+        if last.as_ref().is_none_or(|(input, _)| *input != planned.name) {
+            last = Some((&planned.name, convert(&planned.name)?));
+        }
+        let (_, tensors) = last.as_ref().expect("just filled");
+        let tensor = tensors.iter().find(|t| &t.name == name).expect("conversion yields every planned tensor");
+        debug_assert_eq!((tensor.dtype, &tensor.shape), (*dtype, shape));
+        out.write_all(&tensor.data).map_err(io)?;
+        summary.bytes_written += tensor.data.len();
     }
     out.flush().map_err(io)?;
+    for planned in plan {
+        if planned.convert {
+            summary.converted.push(planned.name);
+        } else {
+            summary.copied.push(planned.name);
+        }
+    }
+    summary.converted.sort();
+    summary.copied.sort();
     Ok(summary)
 }
 

@@ -1,0 +1,72 @@
+//! The `cargo xtask quantize | dequantize | inspect` commands, run as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn golden(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/quantbound-codebook/tests/data/bnb4bit").join(path)
+}
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("xtask runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Files in `dir` other than the expected ones: a failed run must leave no temporary behind.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+const LINEARS: &str = r"layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight$";
+
+#[test]
+fn quantize_matches_transformers_and_writes_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model.safetensors");
+    let input = golden("tiny_llama_fp32/model.safetensors");
+    let run = xtask(&["quantize", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--double-quant", "--only", LINEARS]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(golden("tiny_llama_bnb4bit_nf4_dq/model.safetensors")).unwrap());
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(golden("tiny_llama_bnb4bit_nf4_dq/config.json")).unwrap()).unwrap();
+    assert_eq!(config["quantization_config"], expected["quantization_config"]);
+
+    let dense = dir.path().join("dense.safetensors");
+    let run = xtask(&["dequantize", "--input", out.to_str().unwrap(), "--output", dense.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("dequantized 7 tensors, copied 5"), "{}", text(&run));
+
+    let run = xtask(&["inspect", out.to_str().unwrap(), "--tensor", "model.layers.0.mlp.down_proj.weight"]);
+    let shown = text(&run);
+    assert!(run.status.success(), "{shown}");
+    for expected in ["shape       [64, 128]", "quant_type  nf4", "blocksize   64", "offset", "0x27  0010 0111   2 → -0.525073"] {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+}
+
+#[test]
+fn bad_input_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let truncated = dir.path().join("truncated.safetensors");
+    let bytes = std::fs::read(golden("tiny_llama_fp32/model.safetensors")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let checkpoint = golden("tiny_llama_bnb4bit_nf4_dq/model.safetensors");
+    let cases: [(&[&str], &str); 5] = [
+        (&["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()], "truncated.safetensors"),
+        (&["dequantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()], "truncated.safetensors"),
+        (&["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap(), "--blocksize", "100"], "blocksize 100"),
+        (&["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quant-type", "int4"], "int4"),
+        (&["inspect", checkpoint.to_str().unwrap(), "--tensor", "nope"], "nope"),
+    ];
+    for (args, expected) in cases {
+        let run = xtask(args);
+        assert!(!run.status.success(), "{args:?} succeeded");
+        assert!(text(&run).contains(expected), "{args:?}: {}", text(&run));
+        assert_eq!(leftovers(dir.path()), vec!["truncated.safetensors".to_owned()], "{args:?}");
+    }
+}
