@@ -10,6 +10,8 @@
 //! The format, and where bnb's own CPU dequantiser is wrong, is described in
 //! `docs/formats/bnb-4bit.md`.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod blocksize;
 pub mod bnb_json;
 pub mod checkpoint;
@@ -32,6 +34,6 @@ pub use double_quant::{dynamic_map, DoubleQuant, NESTED_BLOCKSIZE};
 pub use dtype::{FloatDtype, FloatSlice, FloatVec};
 pub use error::{CodebookError, Result};
 pub use quantize::{quantize_blocks_reference, MIN_ABSMAX};
-pub use simd::has_avx512;
+pub use simd::{force_portable, has_avx512};
 pub use state::{Absmax, QuantState, QuantizeOptions, Quantized4bit};
 pub use torch_mean::{torch_mean, torch_sum};

@@ -37,43 +37,58 @@ pub(crate) fn quantize_blocks(
     absmax: &mut [f32],
 ) {
     let bs = blocksize.get();
-    let n = input.len();
-    debug_assert_eq!(packed.len(), nibble::packed_len(n));
-    debug_assert_eq!(absmax.len(), blocksize.n_blocks(n));
+    debug_assert_eq!(packed.len(), nibble::packed_len(input.len()));
+    debug_assert_eq!(absmax.len(), blocksize.n_blocks(input.len()));
     let blocks_per_task = (TASK_ELEMENTS / bs).max(1);
+    // Within a task, chunks of whole blocks small enough to convert into a stack buffer.
+    let blocks_per_chunk = Blocksize::MAX / bs;
     packed
         .par_chunks_mut(blocks_per_task * bs / 2)
         .zip(absmax.par_chunks_mut(blocks_per_task))
         .enumerate()
         .for_each(|(task, (packed, absmax))| {
-            let first_block = task * blocks_per_task;
-            quantize_task(input, bs, first_block, codebook, packed, absmax);
+            let mut buffer = [0f32; Blocksize::MAX];
+            let chunks = packed.chunks_mut(blocks_per_chunk * bs / 2).zip(absmax.chunks_mut(blocks_per_chunk));
+            for (c, (packed, absmax)) in chunks.enumerate() {
+                let start = (task * blocks_per_task + c * blocks_per_chunk) * bs;
+                let end = (start + absmax.len() * bs).min(input.len());
+                let x: &[f32] = match input {
+                    FloatSlice::F32(s) => &s[start..end],
+                    FloatSlice::Bf16(s) => {
+                        simd::bf16_to_f32(&s[start..end], &mut buffer[..end - start]);
+                        &buffer[..end - start]
+                    }
+                    FloatSlice::F16(_) => {
+                        input.copy_to_f32(start..end, &mut buffer[..end - start]);
+                        &buffer[..end - start]
+                    }
+                };
+                let full = x.len() / bs;
+                let (packed_full, packed_tail) = packed.split_at_mut(full * bs / 2);
+                quantize_full_blocks(&x[..full * bs], bs, codebook, packed_full, &mut absmax[..full]);
+                if full < absmax.len() {
+                    absmax[full] = quantize_block(&x[full * bs..], true, codebook, packed_tail);
+                }
+            }
         });
 }
 
+/// Consecutive full blocks: the AVX-512 kernel where the CPU has it, else the portable one.
+#[inline(always)]
+fn quantize_full_blocks(x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::has_avx512() {
+        // SAFETY: the CPU has AVX-512; every supported blocksize is a multiple of 16.
+        unsafe { crate::avx512::quantize_full_blocks(x, bs, codebook, packed, absmax) };
+        return;
+    }
+    quantize_full_blocks_portable(x, bs, codebook, packed, absmax);
+}
+
 simd::multiversion! {
-/// One rayon task: consecutive blocks starting at `first_block`.
-fn quantize_task(
-    input: FloatSlice<'_>,
-    bs: usize,
-    first_block: usize,
-    codebook: &Codebook,
-    packed: &mut [u8],
-    absmax: &mut [f32],
-) {
-    let n = input.len();
-    let mut converted = [0f32; Blocksize::MAX];
-    for (k, (packed, absmax)) in packed.chunks_mut(bs / 2).zip(absmax.iter_mut()).enumerate() {
-        let start = (first_block + k) * bs;
-        let end = (start + bs).min(n);
-        let block: &[f32] = match input {
-            FloatSlice::F32(s) => &s[start..end],
-            _ => {
-                input.copy_to_f32(start..end, &mut converted[..end - start]);
-                &converted[..end - start]
-            }
-        };
-        *absmax = quantize_block(block, end == n && end - start < bs, codebook, packed);
+fn quantize_full_blocks_portable(x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
+    for ((block, packed), absmax) in x.chunks_exact(bs).zip(packed.chunks_exact_mut(bs / 2)).zip(absmax) {
+        *absmax = quantize_block(block, false, codebook, packed);
     }
 }
 }

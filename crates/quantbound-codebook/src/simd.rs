@@ -1,15 +1,22 @@
-//! Run-time CPU dispatch for the hot loops.
+//! Run-time CPU dispatch for the hot loops, and the float conversions they share.
 //!
-//! The kernels are written as plain branch-free Rust that the compiler vectorises. [`multiversion!`]
-//! compiles such a function twice, once for the baseline target and once with AVX-512 enabled,
-//! and picks the copy the CPU can run, so one binary is both portable and fast.
+//! The kernels are written as plain branch-free Rust that the compiler vectorises, and where that
+//! is not enough, as AVX-512 intrinsics (`avx512.rs`). [`multiversion!`] compiles a function twice,
+//! for the baseline target and with AVX-512 enabled, and picks the copy the CPU can run, so one
+//! binary is both portable and fast.
 
-/// Whether this CPU runs the AVX-512 copies (F, BW, VL: Skylake-X, Ice Lake, Zen 4 and later).
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
+
+/// Whether the AVX-512 kernels run (F, BW, VL: Skylake-X, Ice Lake, Zen 4 and later), unless
+/// [`force_portable`] turned them off.
 #[inline]
 pub fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        !FORCE_PORTABLE.load(Ordering::Relaxed)
+            && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vl")
     }
@@ -17,6 +24,14 @@ pub fn has_avx512() -> bool {
     {
         false
     }
+}
+
+/// Switches the AVX-512 kernels off (or back on) process-wide, so tests can run the portable
+/// kernels on an AVX-512 machine. Both give identical results, so flipping it while other threads
+/// quantize is harmless.
+#[doc(hidden)]
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, Ordering::Relaxed);
 }
 
 /// Defines `fn name(args) { body }` twice: an AVX-512 copy and a baseline copy, chosen at run time.
@@ -38,3 +53,22 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
+
+/// bf16 → f32, exact (a shift); written to vectorise.
+#[inline(always)]
+pub(crate) fn bf16_to_f32(src: &[half::bf16], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f32::from_bits(u32::from(s.to_bits()) << 16);
+    }
+}
+
+/// f32 → bf16 with round-to-nearest-even and NaN → 0x7FC0, as torch's `c10::BFloat16` rounds;
+/// written to vectorise.
+#[inline(always)]
+pub(crate) fn f32_to_bf16(src: &[f32], dst: &mut [half::bf16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        let bits = s.to_bits();
+        let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+        *d = half::bf16::from_bits(if s.is_nan() { 0x7fc0 } else { rounded });
+    }
+}

@@ -34,8 +34,17 @@ fn codebooks() -> Vec<Codebook> {
     vec![QuantType::Nf4.codebook(), QuantType::Fp4.codebook(), Codebook::custom(int4).unwrap(), Codebook::custom(shuffled).unwrap()]
 }
 
+/// Both fast paths, the AVX-512 kernels (where the CPU has them) and the portable ones.
 #[test]
 fn fast_paths_equal_reference() {
+    for portable in [false, true] {
+        quantbound_codebook::force_portable(portable);
+        fast_path_equals_reference(portable);
+    }
+    quantbound_codebook::force_portable(false);
+}
+
+fn fast_path_equals_reference(portable: bool) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for blocksize in Blocksize::SUPPORTED {
         let blocksize = Blocksize::new(blocksize, "test").unwrap();
@@ -48,7 +57,7 @@ fn fast_paths_equal_reference() {
                     let options = QuantizeOptions { codebook: codebook.clone(), blocksize, double_quant: false };
                     let q = Quantized4bit::quantize("random", data, &[n], &options).unwrap();
                     let (packed, absmax) = quantize_blocks_reference(data, blocksize, &codebook);
-                    let what = format!("n {n}, blocksize {blocksize}, {:?}, {:?}", data.dtype(), codebook.values());
+                    let what = format!("portable {portable}, n {n}, blocksize {blocksize}, {:?}, {:?}", data.dtype(), codebook.values());
                     assert!(q.packed == packed, "packed: {what}");
                     assert_eq!(first_difference(&absmax, &q.state.absmax.to_f32()), None, "absmax: {what}");
 
