@@ -62,23 +62,105 @@ pub(crate) unsafe fn quantize_full_blocks(x: &[f32], bs: usize, codebook: &Codeb
     }
 }
 
-/// Dequantizes one block: `out[i] = values[index_i] · scale`, for `out.len()` a multiple of 16 and
-/// `bytes` holding `out.len()/2` packed bytes. (Streaming stores were tried for large outputs and
-/// were slower on the reference machine.)
+/// The output types of the dequantize kernel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    F32,
+    F16,
+    Bf16,
+}
+
+/// Dequantizes consecutive *full* blocks (`bs` a multiple of 32) of the output starting at block
+/// `first_block`: `out[i] = round(code[index_i] · absmax(block))`. `out` holds `T` of the size
+/// `kind` names (f32, or the bit patterns of f16/bf16).
+///
+/// Per block the 16 possible outputs are computed once (one f32 multiply each, then one rounding
+/// to the output type, as bnb and torch round), and each element is a 16-entry permute.
+/// (Streaming stores were tried for large outputs; they were slower on the reference machine.)
 ///
 /// # Safety
-/// The CPU must have AVX-512 F, BW and VL.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(crate) unsafe fn dequantize_block(bytes: &[u8], scale: f32, values: &[f32; 16], out: &mut [f32]) {
-    debug_assert!(out.len() % 16 == 0 && bytes.len() == out.len() / 2);
-    // code · absmax once per value and block: the same single f32 rounding as bnb.
+/// The CPU must have AVX-512 F, BW, VL and F16C; `T` must be f32 for `Output::F32` and a 2-byte
+/// type otherwise; `out.len()` must be a multiple of `bs`, and `packed` must hold the blocks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub(crate) unsafe fn dequantize_blocks<T>(
+    packed: &[u8],
+    absmax: impl Fn(usize) -> f32,
+    first_block: usize,
+    bs: usize,
+    values: &[f32; 16],
+    kind: Output,
+    out: &mut [T],
+) {
+    debug_assert!(bs % 32 == 0 && out.len() % bs == 0);
+    debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
     // SAFETY: `values` has 16 f32.
-    let table = _mm512_mul_ps(unsafe { _mm512_loadu_ps(values.as_ptr()) }, _mm512_set1_ps(scale));
-    for (bytes, out) in bytes.chunks_exact(8).zip(out.chunks_exact_mut(16)) {
-        // SAFETY: `bytes` has 8 bytes.
-        let packed = unsafe { _mm_loadl_epi64(bytes.as_ptr().cast()) };
-        let values = _mm512_permutexvar_ps(nibble::unpack_16_lanes(packed), table);
-        // SAFETY: `out` has 16 f32.
-        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), values) };
+    let code = unsafe { _mm512_loadu_ps(values.as_ptr()) };
+    let n_blocks = out.len() / bs;
+    let out = out.as_mut_ptr();
+    for k in 0..n_blocks {
+        let block = first_block + k;
+        let bytes = &packed[block * bs / 2..(block + 1) * bs / 2];
+        let table = _mm512_mul_ps(code, _mm512_set1_ps(absmax(block)));
+        match kind {
+            Output::F32 => {
+                // SAFETY: block k of `out` is `bs` f32 long.
+                let out = unsafe { std::slice::from_raw_parts_mut(out.cast::<f32>().add(k * bs), bs) };
+                lookup_f32(bytes, table, out);
+            }
+            Output::F16 | Output::Bf16 => {
+                let table = if kind == Output::F16 {
+                    _mm512_castsi256_si512(_mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(table))
+                } else {
+                    _mm512_castsi256_si512(round_to_bf16(table))
+                };
+                // SAFETY: block k of `out` is `bs` 2-byte values long.
+                let out = unsafe { std::slice::from_raw_parts_mut(out.cast::<u16>().add(k * bs), bs) };
+                lookup_u16(bytes, table, out);
+            }
+        }
+    }
+}
+
+/// f32 lanes → bf16 bit patterns with round-to-nearest-even and NaN → 0x7FC0 (torch's rounding).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn round_to_bf16(v: __m512) -> __m256i {
+    let bits = _mm512_castps_si512(v);
+    let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))));
+    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+    _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, _mm512_set1_epi32(0x7fc0)))
+}
+
+/// One block of f32, 32 outputs per step: the high and the low nibbles of 16 bytes are looked up
+/// separately, then interleaved into element order.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn lookup_f32(bytes: &[u8], table: __m512, out: &mut [f32]) {
+    let [first_half, second_half] = nibble::interleave_indices();
+    for (bytes, out) in bytes.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
+        // SAFETY: `bytes` has 16 bytes.
+        let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) });
+        let (high, low) = nibble::split_lanes(bytes);
+        let high = _mm512_permutexvar_ps(high, table);
+        let low = _mm512_permutexvar_ps(low, table);
+        // SAFETY: `out` has 32 f32.
+        unsafe {
+            _mm512_storeu_ps(out.as_mut_ptr(), _mm512_permutex2var_ps(high, first_half, low));
+            _mm512_storeu_ps(out.as_mut_ptr().add(16), _mm512_permutex2var_ps(high, second_half, low));
+        }
+    }
+}
+
+/// One block of 16-bit outputs, 32 per step; `table` holds the 16 values in its low 256 bits.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn lookup_u16(bytes: &[u8], table: __m512i, out: &mut [u16]) {
+    for (bytes, out) in bytes.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
+        // SAFETY: `bytes` has 16 bytes.
+        let packed = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
+        let values = _mm512_permutexvar_epi16(nibble::unpack_32_lanes_u16(packed), table);
+        // SAFETY: `out` has 32 u16.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), values) };
     }
 }

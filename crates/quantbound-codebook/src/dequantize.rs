@@ -12,6 +12,7 @@ use crate::blocksize::Blocksize;
 use crate::codebook::Codebook;
 use crate::nibble;
 use crate::simd;
+use crate::state::Absmax;
 
 /// Elements written by one rayon task.
 const TASK_ELEMENTS: usize = 1 << 16;
@@ -41,13 +42,27 @@ impl FloatSliceMut<'_> {
 /// that `packed` and `absmax` have the lengths that count implies.
 pub(crate) fn dequantize_blocks(
     packed: &[u8],
-    absmax: &[f32],
+    absmax: &Absmax,
     blocksize: Blocksize,
     codebook: &Codebook,
     out: FloatSliceMut<'_>,
 ) {
     debug_assert_eq!(packed.len(), nibble::packed_len(out.len()));
     debug_assert_eq!(absmax.len(), blocksize.n_blocks(out.len()));
+    match absmax {
+        Absmax::Plain(a) => dispatch(packed, |block| a[block], blocksize, codebook, out),
+        // The absmax is rebuilt block by block, so no buffer is allocated.
+        Absmax::Double(d) => dispatch(packed, |block| d.absmax_of(block), blocksize, codebook, out),
+    }
+}
+
+fn dispatch(
+    packed: &[u8],
+    absmax: impl Fn(usize) -> f32 + Sync,
+    blocksize: Blocksize,
+    codebook: &Codebook,
+    out: FloatSliceMut<'_>,
+) {
     let values = codebook.values();
     match out {
         FloatSliceMut::F32(out) => in_parallel(packed, absmax, blocksize, values, out),
@@ -56,61 +71,76 @@ pub(crate) fn dequantize_blocks(
     }
 }
 
-/// An output element type: f32 is written in place, narrower types through an f32 block buffer.
+/// An output element type: how to round an f32 to it, and which AVX-512 kernel writes it.
 trait Element: Copy + Send {
-    fn write_block(bytes: &[u8], scale: f32, values: &[f32; 16], out: &mut [Self], buffer: &mut [f32]);
+    /// f32 → this type, rounding as torch does.
+    fn from_f32(v: f32) -> Self;
+    #[cfg(target_arch = "x86_64")]
+    const KERNEL: crate::avx512::Output;
 }
 
 impl Element for f32 {
-    #[inline(always)]
-    fn write_block(bytes: &[u8], scale: f32, values: &[f32; 16], out: &mut [f32], _: &mut [f32]) {
-        dequantize_block(bytes, scale, values, out);
+    fn from_f32(v: f32) -> Self {
+        v
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNEL: crate::avx512::Output = crate::avx512::Output::F32;
 }
 
 impl Element for f16 {
-    #[inline(always)]
-    fn write_block(bytes: &[u8], scale: f32, values: &[f32; 16], out: &mut [f16], buffer: &mut [f32]) {
-        let buffer = &mut buffer[..out.len()];
-        dequantize_block(bytes, scale, values, buffer);
-        half::slice::HalfFloatSliceExt::convert_from_f32_slice(out, buffer);
+    fn from_f32(v: f32) -> Self {
+        f16::from_f32(v)
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNEL: crate::avx512::Output = crate::avx512::Output::F16;
 }
 
 impl Element for bf16 {
-    #[inline(always)]
-    fn write_block(bytes: &[u8], scale: f32, values: &[f32; 16], out: &mut [bf16], buffer: &mut [f32]) {
-        let buffer = &mut buffer[..out.len()];
-        dequantize_block(bytes, scale, values, buffer);
-        simd::f32_to_bf16(buffer, out);
+    fn from_f32(v: f32) -> Self {
+        simd::bf16_round(v)
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNEL: crate::avx512::Output = crate::avx512::Output::Bf16;
 }
 
-fn in_parallel<T: Element>(packed: &[u8], absmax: &[f32], blocksize: Blocksize, values: &[f32; 16], out: &mut [T]) {
+fn in_parallel<T: Element>(
+    packed: &[u8],
+    absmax: impl Fn(usize) -> f32 + Sync,
+    blocksize: Blocksize,
+    values: &[f32; 16],
+    out: &mut [T],
+) {
     let bs = blocksize.get();
     let per_task = (TASK_ELEMENTS / bs).max(1) * bs;
     out.par_chunks_mut(per_task).enumerate().for_each(|(task, out)| {
-        let mut buffer = [0f32; Blocksize::MAX];
-        for (k, out) in out.chunks_mut(bs).enumerate() {
-            let block = task * per_task / bs + k;
+        let first_block = task * per_task / bs;
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if simd::has_avx512() {
+            done = out.len() / bs * bs;
+            // SAFETY: the CPU has AVX-512 (F16C comes with it); `T` matches `KERNEL`; the slice
+            // holds whole blocks, each a multiple of 32 long.
+            unsafe {
+                crate::avx512::dequantize_blocks(packed, &absmax, first_block, bs, values, T::KERNEL, &mut out[..done])
+            };
+        }
+        // The portable path, and on AVX-512 the partial last block.
+        for (k, out) in out[done..].chunks_mut(bs).enumerate() {
+            let block = first_block + done / bs + k;
             let start = block * bs / 2;
             let bytes = &packed[start..start + out.len().div_ceil(2)];
-            T::write_block(bytes, absmax[block], values, out, &mut buffer);
+            // code · absmax once per value and block: the same single f32 rounding as bnb.
+            let scale = absmax(block);
+            let table: [T; 16] = std::array::from_fn(|i| T::from_f32(values[i] * scale));
+            lookup(bytes, &table, out);
         }
     });
 }
 
-/// One block (or the partial last one): `bytes` holds `⌈out.len()/2⌉` packed bytes.
+/// The portable lookup for one block (or the partial last one): `bytes` holds `⌈out.len()/2⌉`
+/// packed bytes.
 #[inline(always)]
-fn dequantize_block(bytes: &[u8], scale: f32, values: &[f32; 16], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if out.len() % 16 == 0 && simd::has_avx512() {
-        // SAFETY: the CPU has AVX-512, and the lengths are what the kernel needs.
-        unsafe { crate::avx512::dequantize_block(bytes, scale, values, out) };
-        return;
-    }
-    // code · absmax once per value and block; the same single f32 rounding as bnb.
-    let table: [f32; 16] = std::array::from_fn(|i| values[i] * scale);
+fn lookup<T: Copy>(bytes: &[u8], table: &[T; 16], out: &mut [T]) {
     let (pairs, odd) = out.as_chunks_mut::<2>();
     for (pair, &byte) in pairs.iter_mut().zip(bytes) {
         let (first, second) = nibble::unpack(byte);

@@ -49,13 +49,13 @@ impl DoubleQuant {
     /// The f32 absmax the 4-bit dequantization uses:
     /// `nested_code[q_i] · nested_absmax[i / 256] + offset`, each step in f32.
     pub fn absmax(&self) -> Vec<f32> {
-        self.codes
-            .iter()
-            .enumerate()
-            .map(|(i, &q)| {
-                self.nested_code[q as usize] * self.nested_absmax[i / NESTED_BLOCKSIZE] + self.offset
-            })
-            .collect()
+        (0..self.codes.len()).map(|block| self.absmax_of(block)).collect()
+    }
+
+    /// The rebuilt absmax of one block (see [`DoubleQuant::absmax`]).
+    #[inline]
+    pub fn absmax_of(&self, block: usize) -> f32 {
+        self.nested_code[self.codes[block] as usize] * self.nested_absmax[block / NESTED_BLOCKSIZE] + self.offset
     }
 }
 

@@ -35,16 +35,34 @@ mod lanes {
         _mm512_or_si512(_mm512_slli_epi64::<4>(index), _mm512_srli_epi64::<32>(index))
     }
 
-    /// 8 packed bytes (the low half of `packed`) → 16 u32 lanes whose low 4 bits are the indices of
-    /// elements 0..16 in order: lane 2j holds byte j's high nibble, lane 2j+1 its low nibble (plus
-    /// the high nibble in bits 4..8, which a 16-entry permute ignores).
+    /// 16 bytes in u32 lanes → (high nibbles, low nibbles), each index in the lane's low 4 bits
+    /// (the low-nibble vector keeps the high nibble above them, which a 16-entry permute ignores).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn split_lanes(bytes: __m512i) -> (__m512i, __m512i) {
+        (_mm512_srli_epi32::<4>(bytes), bytes)
+    }
+
+    /// `permutex2var` indices that interleave (high, low) lookups of bytes 0..16 into element
+    /// order: elements 0..16 (bytes 0..8), then elements 16..32 (bytes 8..16). Byte j's high
+    /// nibble is element 2j, so it comes first.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn interleave_indices() -> [__m512i; 2] {
+        let first: [i32; 16] = std::array::from_fn(|i| (i / 2) as i32 + if i % 2 == 0 { 0 } else { 16 });
+        let second: [i32; 16] = std::array::from_fn(|i| 8 + (i / 2) as i32 + if i % 2 == 0 { 0 } else { 16 });
+        // SAFETY: both arrays have 16 i32.
+        unsafe { [_mm512_loadu_si512(first.as_ptr().cast()), _mm512_loadu_si512(second.as_ptr().cast())] }
+    }
+
+    /// 16 packed bytes → 32 u16 lanes holding the indices of elements 0..32 in order.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(crate) fn unpack_16_lanes(packed: __m128i) -> __m512i {
-        let bytes = _mm_cvtepu8_epi16(packed);
-        let pairs = _mm_or_si128(_mm_srli_epi16::<4>(bytes), _mm_slli_epi16::<8>(bytes));
-        _mm512_cvtepu8_epi32(pairs)
+    pub(crate) fn unpack_32_lanes_u16(packed: __m128i) -> __m512i {
+        let bytes = _mm256_cvtepu8_epi16(packed);
+        let pairs = _mm256_or_si256(_mm256_srli_epi16::<4>(bytes), _mm256_slli_epi16::<8>(bytes));
+        _mm512_and_si512(_mm512_cvtepu8_epi16(pairs), _mm512_set1_epi16(0x0f))
     }
 }
 #[cfg(target_arch = "x86_64")]
-pub(crate) use lanes::{pack_u64_lanes, unpack_16_lanes};
+pub(crate) use lanes::{interleave_indices, pack_u64_lanes, split_lanes, unpack_32_lanes_u16};

@@ -62,13 +62,10 @@ pub(crate) fn bf16_to_f32(src: &[half::bf16], dst: &mut [f32]) {
     }
 }
 
-/// f32 → bf16 with round-to-nearest-even and NaN → 0x7FC0, as torch's `c10::BFloat16` rounds;
-/// written to vectorise.
+/// f32 → bf16 with round-to-nearest-even and NaN → 0x7FC0, as torch's `c10::BFloat16` rounds.
 #[inline(always)]
-pub(crate) fn f32_to_bf16(src: &[f32], dst: &mut [half::bf16]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        let bits = s.to_bits();
-        let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
-        *d = half::bf16::from_bits(if s.is_nan() { 0x7fc0 } else { rounded });
-    }
+pub(crate) fn bf16_round(v: f32) -> half::bf16 {
+    let bits = v.to_bits();
+    let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+    half::bf16::from_bits(if v.is_nan() { 0x7fc0 } else { rounded })
 }

@@ -169,8 +169,7 @@ impl Quantized4bit {
                 found: out.len(),
             });
         }
-        let absmax = self.state.absmax.to_f32();
-        dequantize_blocks(&self.packed, &absmax, self.state.blocksize, &self.state.code, out);
+        dequantize_blocks(&self.packed, &self.state.absmax, self.state.blocksize, &self.state.code, out);
         Ok(())
     }
 }
