@@ -15,42 +15,11 @@ use std::hint::black_box;
 
 const N: usize = 16_777_216;
 
-/// A zeroed buffer of `n` elements on transparent huge pages where the kernel grants them, as
-/// torch allocates large tensors (the peer figures come from torch), so TLB misses are alike.
-struct HugeBuffer<T> {
-    map: memmap2::MmapMut,
-    len: usize,
-    _type: std::marker::PhantomData<T>,
-}
-
-impl<T: bytemuck::Pod> HugeBuffer<T> {
-    fn new(len: usize) -> Self {
-        let map = memmap2::MmapMut::map_anon(len * size_of::<T>()).expect("anonymous mapping");
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
-        HugeBuffer { map, len, _type: std::marker::PhantomData }
-    }
-
-    fn from_slice(values: &[T]) -> Self {
-        let mut buffer = Self::new(values.len());
-        buffer.as_mut().copy_from_slice(values);
-        buffer
-    }
-
-    fn as_ref(&self) -> &[T] {
-        &bytemuck::cast_slice(&self.map[..])[..self.len]
-    }
-
-    fn as_mut(&mut self) -> &mut [T] {
-        &mut bytemuck::cast_slice_mut(&mut self.map[..])[..self.len]
-    }
-}
-
-fn weights() -> (HugeBuffer<f32>, HugeBuffer<bf16>) {
+fn weights() -> (Vec<f32>, Vec<bf16>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let f32s: Vec<f32> = (0..N).map(|_| rng.sample::<f32, _>(StandardNormal) * 0.02).collect();
-    let bf16s: Vec<bf16> = f32s.iter().map(|&v| bf16::from_f32(v)).collect();
-    (HugeBuffer::from_slice(&f32s), HugeBuffer::from_slice(&bf16s))
+    let bf16s = f32s.iter().map(|&v| bf16::from_f32(v)).collect();
+    (f32s, bf16s)
 }
 
 fn configs() -> Vec<(&'static str, QuantizeOptions)> {
@@ -66,12 +35,11 @@ fn configs() -> Vec<(&'static str, QuantizeOptions)> {
 }
 
 /// memcpy of `src` into a reused `dst`, on one thread and on rayon's pool.
-fn bench_memcpy<T: bytemuck::Pod + Send + Sync>(
+fn bench_memcpy<T: Copy + Send + Sync>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     src: &[T],
 ) {
-    let mut dst = HugeBuffer::<T>::from_slice(src);
-    let dst = dst.as_mut();
+    let mut dst = src.to_vec();
     group.bench_function("memcpy_1_thread", |b| b.iter(|| dst.copy_from_slice(black_box(src))));
     group.bench_function("memcpy_all_threads", |b| {
         b.iter(|| dst.par_chunks_mut(1 << 18).zip(src.par_chunks(1 << 18)).for_each(|(d, s)| d.copy_from_slice(s)))
@@ -80,7 +48,7 @@ fn bench_memcpy<T: bytemuck::Pod + Send + Sync>(
 
 fn quantize(c: &mut Criterion) {
     let (f32s, bf16s) = weights();
-    for (label, data) in [("f32_16M", FloatSlice::F32(f32s.as_ref())), ("bf16_4096x4096", FloatSlice::Bf16(bf16s.as_ref()))] {
+    for (label, data) in [("f32_16M", FloatSlice::F32(&f32s)), ("bf16_4096x4096", FloatSlice::Bf16(&bf16s))] {
         let mut group = c.benchmark_group(format!("quantize_{label}"));
         group.sample_size(20).throughput(Throughput::Bytes((N * data.dtype().size()) as u64));
         match data {
@@ -99,22 +67,22 @@ fn quantize(c: &mut Criterion) {
 
 fn dequantize(c: &mut Criterion) {
     let (f32s, bf16s) = weights();
-    for (label, data) in [("f32_16M", FloatSlice::F32(f32s.as_ref())), ("bf16_4096x4096", FloatSlice::Bf16(bf16s.as_ref()))] {
+    for (label, data) in [("f32_16M", FloatSlice::F32(&f32s)), ("bf16_4096x4096", FloatSlice::Bf16(&bf16s))] {
         let mut group = c.benchmark_group(format!("dequantize_{label}"));
         group.sample_size(30).throughput(Throughput::Bytes((N * data.dtype().size()) as u64));
-        let mut out_f32 = HugeBuffer::<f32>::new(N);
-        let mut out_bf16 = HugeBuffer::<bf16>::new(N);
+        let mut out_f32 = vec![0f32; N];
+        let mut out_bf16 = vec![bf16::ZERO; N];
         match data {
             FloatSlice::F32(s) => bench_memcpy(&mut group, s),
-            _ => bench_memcpy(&mut group, bf16s.as_ref()),
+            _ => bench_memcpy(&mut group, &bf16s),
         }
         for (name, options) in configs() {
             let q = Quantized4bit::quantize("w", data, &[4096, 4096], &options).unwrap();
             group.bench_function(BenchmarkId::new("dequantize_into", name), |b| {
                 b.iter(|| {
                     let out = match data {
-                        FloatSlice::F32(_) => FloatSliceMut::F32(out_f32.as_mut()),
-                        _ => FloatSliceMut::Bf16(out_bf16.as_mut()),
+                        FloatSlice::F32(_) => FloatSliceMut::F32(&mut out_f32),
+                        _ => FloatSliceMut::Bf16(&mut out_bf16),
                     };
                     q.dequantize_into(out).unwrap()
                 })

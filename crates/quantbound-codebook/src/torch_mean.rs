@@ -9,7 +9,7 @@
 //!
 //! The sum kernel runs 8 f32 lanes even where torch reports `cpu_capability` AVX512 (the golden
 //! data's machine); checked against torch 2.15 on random vectors of 3 to 100000 elements
-//! (scripts/golden/check_torch_mean.py).
+//! (scripts/golden/torch_mean.py; tests/golden.rs).
 //!
 //! The cascade (`row_sum`) views the items as rows of 4 (ILP), sums the rows in four levels of
 //! accumulators that are flushed upwards every `2^p` rows (p = max(4, ⌈log2 rows⌉ / 4)), adds the

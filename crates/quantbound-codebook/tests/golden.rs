@@ -129,3 +129,22 @@ fn golden_grid_covers_every_blocksize_dtype_and_type() {
         }
     }
 }
+
+/// The double-quant offset is torch's `absmax.mean()`: our emulation of torch's CPU summation
+/// order gives its sums and means bit for bit (scripts/golden/torch_mean.py wrote the values).
+#[test]
+fn torch_mean_matches_torch() {
+    let bytes = read(golden_dir().parent().unwrap().join("torch_mean.safetensors"));
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut checked = 0;
+    for name in st.names() {
+        let Some(n) = name.strip_prefix("x_") else { continue };
+        let x = f32_tensor(&st, name);
+        let sum = f32_tensor(&st, &format!("sum_{n}"))[0];
+        let mean = f32_tensor(&st, &format!("mean_{n}"))[0];
+        assert_eq!(quantbound_codebook::torch_sum(&x).to_bits(), sum.to_bits(), "sum of {n}");
+        assert_eq!(quantbound_codebook::torch_mean(&x).to_bits(), mean.to_bits(), "mean of {n}");
+        checked += 1;
+    }
+    assert_eq!(checked, 25);
+}
