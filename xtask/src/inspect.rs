@@ -33,7 +33,13 @@ pub fn inspect(args: InspectArgs) -> Result<(), Error> {
         println!("{} bnb-4bit weights in {file}:", names.len());
         for name in names {
             let q = hf::from_safetensors(&st, name, &file)?;
-            println!("  {name}  {:?} {} {} blocksize {}", q.state.shape, q.state.dtype.bnb_name(), quant_type(&q), q.state.blocksize);
+            println!(
+                "  {name}  {:?} {} {} blocksize {}",
+                q.state.shape,
+                q.state.dtype.bnb_name(),
+                quant_type(&q),
+                q.state.blocksize
+            );
         }
         return Ok(());
     };

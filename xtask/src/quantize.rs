@@ -85,7 +85,8 @@ pub fn dequantize(args: DequantizeArgs) -> Result<(), Error> {
     let bytes = map(&args.input)?;
     let start = Instant::now();
     let input_name = args.input.display().to_string();
-    let summary = write_atomically(&args.output, |out| Ok(checkpoint::dequantize_safetensors(&bytes, &input_name, out)?))?;
+    let summary =
+        write_atomically(&args.output, |out| Ok(checkpoint::dequantize_safetensors(&bytes, &input_name, out)?))?;
     report("dequantized", &args.output, &summary, bytes.len(), start);
     Ok(())
 }
@@ -106,7 +107,8 @@ fn report(verb: &str, output: &Path, summary: &ConversionSummary, bytes_in: usiz
 /// to load bnb-4bit weights. When the input sits beside a config.json and the output goes to
 /// another folder, write one there with the settings used.
 fn write_config(input: &Path, output: &Path, quant_type: QuantType, options: &QuantizeOptions) -> Result<(), Error> {
-    let folder = |p: &Path| p.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }).map(Path::to_path_buf);
+    let folder =
+        |p: &Path| p.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }).map(Path::to_path_buf);
     let (Some(in_dir), Some(out_dir)) = (folder(input), folder(output)) else { return Ok(()) };
     let source = in_dir.join("config.json");
     let target = out_dir.join("config.json");

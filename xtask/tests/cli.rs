@@ -27,10 +27,22 @@ fn quantize_matches_transformers_and_writes_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model.safetensors");
     let input = golden("tiny_llama_fp32/model.safetensors");
-    let run = xtask(&["quantize", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--double-quant", "--only", LINEARS]);
+    let run = xtask(&[
+        "quantize",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--double-quant",
+        "--only",
+        LINEARS,
+    ]);
     assert!(run.status.success(), "{}", text(&run));
-    assert!(std::fs::read(&out).unwrap() == std::fs::read(golden("tiny_llama_bnb4bit_nf4_dq/model.safetensors")).unwrap());
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(golden("tiny_llama_bnb4bit_nf4_dq/model.safetensors")).unwrap()
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
     let expected: serde_json::Value =
         serde_json::from_slice(&std::fs::read(golden("tiny_llama_bnb4bit_nf4_dq/config.json")).unwrap()).unwrap();
     assert_eq!(config["quantization_config"], expected["quantization_config"]);
@@ -43,7 +55,9 @@ fn quantize_matches_transformers_and_writes_config() {
     let run = xtask(&["inspect", out.to_str().unwrap(), "--tensor", "model.layers.0.mlp.down_proj.weight"]);
     let shown = text(&run);
     assert!(run.status.success(), "{shown}");
-    for expected in ["shape       [64, 128]", "quant_type  nf4", "blocksize   64", "offset", "0x27  0010 0111   2 → -0.525073"] {
+    for expected in
+        ["shape       [64, 128]", "quant_type  nf4", "blocksize   64", "offset", "0x27  0010 0111   2 → -0.525073"]
+    {
         assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
     }
 }
@@ -57,10 +71,38 @@ fn bad_input_leaves_no_output() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let checkpoint = golden("tiny_llama_bnb4bit_nf4_dq/model.safetensors");
     let cases: [(&[&str], &str); 5] = [
-        (&["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()], "truncated.safetensors"),
-        (&["dequantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()], "truncated.safetensors"),
-        (&["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap(), "--blocksize", "100"], "blocksize 100"),
-        (&["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quant-type", "int4"], "int4"),
+        (
+            &["quantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()],
+            "truncated.safetensors",
+        ),
+        (
+            &["dequantize", "--input", truncated.to_str().unwrap(), "--output", out.to_str().unwrap()],
+            "truncated.safetensors",
+        ),
+        (
+            &[
+                "quantize",
+                "--input",
+                truncated.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--blocksize",
+                "100",
+            ],
+            "blocksize 100",
+        ),
+        (
+            &[
+                "quantize",
+                "--input",
+                truncated.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--quant-type",
+                "int4",
+            ],
+            "int4",
+        ),
         (&["inspect", checkpoint.to_str().unwrap(), "--tensor", "nope"], "nope"),
     ];
     for (args, expected) in cases {

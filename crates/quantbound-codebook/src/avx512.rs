@@ -17,8 +17,14 @@ use crate::nibble;
 /// # Safety
 /// The CPU must have AVX-512 F, BW and VL.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(crate) unsafe fn quantize_full_blocks(x: &[f32], bs: usize, codebook: &Codebook, out: &mut [u8], absmax: &mut [f32]) {
-    debug_assert!(bs % 16 == 0 && x.len() == bs * absmax.len() && out.len() == x.len() / 2);
+pub(crate) unsafe fn quantize_full_blocks(
+    x: &[f32],
+    bs: usize,
+    codebook: &Codebook,
+    out: &mut [u8],
+    absmax: &mut [f32],
+) {
+    debug_assert!(bs.is_multiple_of(16) && x.len() == bs * absmax.len() && out.len() == x.len() / 2);
     let mut thresholds = [_mm512_setzero_ps(); 15];
     for (v, &t) in thresholds.iter_mut().zip(codebook.thresholds()) {
         *v = _mm512_set1_ps(t);
@@ -91,7 +97,7 @@ pub(crate) unsafe fn dequantize_blocks<T>(
     kind: Output,
     out: &mut [T],
 ) {
-    debug_assert!(bs % 32 == 0 && out.len() % bs == 0);
+    debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
     // SAFETY: `values` has 16 f32.
     let code = unsafe { _mm512_loadu_ps(values.as_ptr()) };

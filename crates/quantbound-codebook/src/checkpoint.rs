@@ -52,10 +52,8 @@ pub fn quantize_safetensors(
     out: impl Write,
 ) -> Result<ConversionSummary> {
     let st = open(input, file)?;
-    let quant_type = options
-        .codebook
-        .quant_type()
-        .ok_or_else(|| CodebookError::NotBnbCodebook { tensor: file.to_owned() })?;
+    let quant_type =
+        options.codebook.quant_type().ok_or_else(|| CodebookError::NotBnbCodebook { tensor: file.to_owned() })?;
     let float_dtype = |name: &str, view: &TensorView<'_>| {
         FloatDtype::from_safetensors(view.dtype()).ok_or_else(|| CodebookError::UnsupportedDtype {
             tensor: format!("{file}: {name}"),
@@ -143,16 +141,23 @@ pub fn dequantize_safetensors(input: &[u8], file: &str, out: impl Write) -> Resu
     })
 }
 
+/// An output tensor's name, dtype and shape.
+type Layout = (String, Dtype, Vec<usize>);
+
 /// One input tensor and the output tensors it becomes.
 struct Planned {
     name: String,
-    outputs: Vec<(String, Dtype, Vec<usize>)>,
+    outputs: Vec<Layout>,
     convert: bool,
 }
 
 impl Planned {
     fn copy(name: &str, view: &TensorView<'_>) -> Self {
-        Planned { name: name.to_owned(), outputs: vec![(name.to_owned(), view.dtype(), view.shape().to_vec())], convert: false }
+        Planned {
+            name: name.to_owned(),
+            outputs: vec![(name.to_owned(), view.dtype(), view.shape().to_vec())],
+            convert: false,
+        }
     }
 }
 
@@ -169,7 +174,7 @@ fn write_plan(
 ) -> Result<ConversionSummary> {
     let io = |source| CodebookError::Io { file: file.to_owned(), source };
     // safetensors' `serialize`: larger alignment first, then by name.
-    let mut outputs: Vec<(&Planned, &(String, Dtype, Vec<usize>))> =
+    let mut outputs: Vec<(&Planned, &Layout)> =
         plan.iter().flat_map(|p| p.outputs.iter().map(move |o| (p, o))).collect();
     outputs.sort_by(|(_, a), (_, b)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 
@@ -177,7 +182,10 @@ fn write_plan(
     let mut offset = 0;
     for (_, (name, dtype, shape)) in &outputs {
         let len = shape.iter().product::<usize>() * dtype.bitsize() / 8;
-        infos.push((name.clone(), TensorInfo { dtype: *dtype, shape: shape.clone(), data_offsets: (offset, offset + len) }));
+        infos.push((
+            name.clone(),
+            TensorInfo { dtype: *dtype, shape: shape.clone(), data_offsets: (offset, offset + len) },
+        ));
         offset += len;
     }
     let header = Metadata::new(Some(output_metadata(input)), infos)
@@ -221,10 +229,8 @@ fn write_plan(
 
 /// The input's `__metadata__`, with `format: pt`, which transformers requires.
 fn output_metadata(input: &[u8]) -> HashMap<String, String> {
-    let mut metadata = SafeTensors::read_metadata(input)
-        .ok()
-        .and_then(|(_, m)| m.metadata().clone())
-        .unwrap_or_default();
+    let mut metadata =
+        SafeTensors::read_metadata(input).ok().and_then(|(_, m)| m.metadata().clone()).unwrap_or_default();
     metadata.insert("format".into(), "pt".into());
     metadata
 }

@@ -24,10 +24,7 @@ impl QuantType {
         match name {
             "nf4" => Ok(QuantType::Nf4),
             "fp4" => Ok(QuantType::Fp4),
-            other => Err(CodebookError::UnknownQuantType {
-                tensor: tensor.to_owned(),
-                found: other.to_owned(),
-            }),
+            other => Err(CodebookError::UnknownQuantType { tensor: tensor.to_owned(), found: other.to_owned() }),
         }
     }
 
@@ -49,8 +46,8 @@ impl std::fmt::Display for QuantType {
 /// NF4 as float32 bit patterns, from bitsandbytes 0.50.2 `functional.get_4bit_type("nf4")`
 /// (the hex is recorded in golden/bnb4bit/README.md §3).
 const NF4_BITS: [u32; 16] = [
-    0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000,
-    0x3da2faff, 0x3e24cae3, 0x3e7c04dd, 0x3ead033a, 0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000,
+    0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000, 0x3da2faff,
+    0x3e24cae3, 0x3e7c04dd, 0x3ead033a, 0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000,
 ];
 
 /// FP4 magnitudes of bnb's E2M1-like type, indexed by the low three bits, before the division by 12
@@ -120,12 +117,9 @@ impl Codebook {
         let mut order: [u8; 16] = std::array::from_fn(|i| i as u8);
         // A stable sort, so that equal values (FP4's two zeros, or −0 beside +0) keep their index
         // order, as bnb's stable torch.sort does. Values are finite, so partial_cmp never fails.
-        order.sort_by(|&a, &b| {
-            values[a as usize].partial_cmp(&values[b as usize]).unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let thresholds = std::array::from_fn(|k| {
-            (values[order[k] as usize] + values[order[k + 1] as usize]) / 2.0
-        });
+        order
+            .sort_by(|&a, &b| values[a as usize].partial_cmp(&values[b as usize]).unwrap_or(std::cmp::Ordering::Equal));
+        let thresholds = std::array::from_fn(|k| (values[order[k] as usize] + values[order[k + 1] as usize]) / 2.0);
         Codebook { quant_type, values, sorted: order, thresholds }
     }
 
@@ -158,6 +152,7 @@ impl Codebook {
     /// The sorted position of `s` (see [`Codebook::index_of`]). Branch-free so that it vectorises:
     /// `¬(s ≤ t)` equals `s > t` for numbers and is true for NaN.
     #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord, reason = "¬(s ≤ t) is the point: true for NaN")]
     pub fn bucket(&self, s: f32) -> u8 {
         let mut bucket = 0u8;
         for &t in &self.thresholds {

@@ -28,10 +28,7 @@ impl FloatDtype {
             "float32" => Ok(FloatDtype::F32),
             "float16" => Ok(FloatDtype::F16),
             "bfloat16" => Ok(FloatDtype::Bf16),
-            other => Err(CodebookError::UnsupportedDtype {
-                tensor: tensor.to_owned(),
-                found: other.to_owned(),
-            }),
+            other => Err(CodebookError::UnsupportedDtype { tensor: tensor.to_owned(), found: other.to_owned() }),
         }
     }
 
@@ -142,7 +139,7 @@ impl FloatVec {
     /// Copies little-endian bytes of `dtype` into an owned, aligned vector. Returns `None` when the
     /// byte count is not a multiple of the element size.
     pub fn from_le_bytes(dtype: FloatDtype, bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % dtype.size() != 0 {
+        if !bytes.len().is_multiple_of(dtype.size()) {
             return None;
         }
         Some(match dtype {

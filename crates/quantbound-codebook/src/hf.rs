@@ -60,11 +60,8 @@ pub fn tensor_layout(
 
 /// The JSON that goes with a quantized tensor; fails for a custom codebook, which bnb cannot load.
 pub fn quant_state_json(name: &str, q: &Quantized4bit) -> Result<QuantStateJson> {
-    let quant_type = q
-        .state
-        .code
-        .quant_type()
-        .ok_or_else(|| CodebookError::NotBnbCodebook { tensor: name.to_owned() })?;
+    let quant_type =
+        q.state.code.quant_type().ok_or_else(|| CodebookError::NotBnbCodebook { tensor: name.to_owned() })?;
     Ok(QuantStateJson {
         quant_type,
         blocksize: q.state.blocksize.get(),
@@ -149,8 +146,11 @@ pub fn from_safetensors(st: &SafeTensors<'_>, name: &str, file: &str) -> Result<
 
     let map_key = format!("{name}.quant_map");
     let (_, quant_map) = get(&map_key, Dtype::F32, "f32[16] code table")?;
-    let quant_map: [f32; 16] = f32s(&quant_map).try_into().map_err(|v: Vec<f32>| {
-        CodebookError::Length { tensor: map_key.clone(), what: "quant_map", expected: 16, found: v.len() }
+    let quant_map: [f32; 16] = f32s(&quant_map).try_into().map_err(|v: Vec<f32>| CodebookError::Length {
+        tensor: map_key.clone(),
+        what: "quant_map",
+        expected: 16,
+        found: v.len(),
     })?;
     let code = Codebook::from_quant_map(quant_type, quant_map, &map_key)?;
 

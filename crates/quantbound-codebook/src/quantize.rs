@@ -42,11 +42,8 @@ pub(crate) fn quantize_blocks(
     let blocks_per_task = (TASK_ELEMENTS / bs).max(1);
     // Within a task, chunks of whole blocks small enough to convert into a stack buffer.
     let blocks_per_chunk = Blocksize::MAX / bs;
-    packed
-        .par_chunks_mut(blocks_per_task * bs / 2)
-        .zip(absmax.par_chunks_mut(blocks_per_task))
-        .enumerate()
-        .for_each(|(task, (packed, absmax))| {
+    packed.par_chunks_mut(blocks_per_task * bs / 2).zip(absmax.par_chunks_mut(blocks_per_task)).enumerate().for_each(
+        |(task, (packed, absmax))| {
             let mut buffer = [0f32; Blocksize::MAX];
             let chunks = packed.chunks_mut(blocks_per_chunk * bs / 2).zip(absmax.chunks_mut(blocks_per_chunk));
             for (c, (packed, absmax)) in chunks.enumerate() {
@@ -70,7 +67,8 @@ pub(crate) fn quantize_blocks(
                     absmax[full] = quantize_block(&x[full * bs..], true, codebook, packed_tail);
                 }
             }
-        });
+        },
+    );
 }
 
 /// Consecutive full blocks: the AVX-512 kernel where the CPU has it, else the portable one.
@@ -125,7 +123,11 @@ fn quantize_block(x: &[f32], is_partial_tail: bool, codebook: &Codebook, out: &m
     if let [last] = odd {
         out[pairs.len()] = nibble::pack(*last, codebook.index_of(0.0));
     }
-    if is_partial_tail { clamped } else { f32::from_bits(max_bits) }
+    if is_partial_tail {
+        clamped
+    } else {
+        f32::from_bits(max_bits)
+    }
 }
 
 /// The rules of golden/bnb4bit/README.md §4, written out one element at a time. Slow; the tests'
@@ -159,11 +161,7 @@ pub fn quantize_blocks_reference(
             let x = input.get_f32(i);
             let s = if tail { x / stored } else { x * reciprocal };
             let s = s.clamp(-1.0, 1.0);
-            let bucket = if s.is_nan() {
-                15
-            } else {
-                codebook.thresholds().iter().filter(|&&t| t < s).count()
-            };
+            let bucket = if s.is_nan() { 15 } else { codebook.thresholds().iter().filter(|&&t| t < s).count() };
             indices.push(codebook.sorted_indices()[bucket]);
         }
         absmax.push(stored);

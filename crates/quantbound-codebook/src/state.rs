@@ -88,12 +88,7 @@ pub struct Quantized4bit {
 impl Quantized4bit {
     /// Quantizes `data` of `shape` as `bitsandbytes.functional.quantize_4bit` does. `name` labels
     /// errors.
-    pub fn quantize(
-        name: &str,
-        data: FloatSlice<'_>,
-        shape: &[usize],
-        options: &QuantizeOptions,
-    ) -> Result<Self> {
+    pub fn quantize(name: &str, data: FloatSlice<'_>, shape: &[usize], options: &QuantizeOptions) -> Result<Self> {
         let numel: usize = shape.iter().product();
         if numel != data.len() {
             return Err(CodebookError::ShapeMismatch {
@@ -107,11 +102,8 @@ impl Quantized4bit {
         let mut packed = vec![0u8; nibble::packed_len(numel)];
         let mut absmax = vec![0f32; n_blocks];
         quantize_blocks(data, options.blocksize, &options.codebook, &mut packed, &mut absmax);
-        let absmax = if options.double_quant {
-            Absmax::Double(DoubleQuant::compress(&absmax))
-        } else {
-            Absmax::Plain(absmax)
-        };
+        let absmax =
+            if options.double_quant { Absmax::Double(DoubleQuant::compress(&absmax)) } else { Absmax::Plain(absmax) };
         let state = QuantState {
             shape: shape.to_vec(),
             dtype: data.dtype(),

@@ -75,9 +75,9 @@ fn cascade<const L: usize>(count: usize, item: impl Fn(usize) -> [f32; L]) -> [f
             i += 1;
         }
         for j in 1..LEVELS {
-            for k in 0..ILP {
-                let lower = std::mem::replace(&mut acc[j - 1][k], [0.0; L]);
-                add(&mut acc[j][k], lower);
+            let (lower, upper) = acc.split_at_mut(j);
+            for (up, low) in upper[0].iter_mut().zip(lower[j - 1].iter_mut()) {
+                add(up, std::mem::replace(low, [0.0; L]));
             }
             if i & (level_mask << (j * level_power)) != 0 {
                 break;

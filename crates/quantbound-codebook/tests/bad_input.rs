@@ -52,12 +52,12 @@ fn malformed_quant_state_json() {
     let good = br#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float16", "shape": [128, 64]}"#;
     assert!(QuantStateJson::parse(good, "k").is_ok());
     let bad: [&[u8]; 7] = [
-        &good[..good.len() - 5],                                                          // truncated
-        b"",                                                                              // empty
-        b"\xff\xfe",                                                                      // not UTF-8
-        br#"{"quant_type": "nf4", "dtype": "float16", "shape": [1]}"#,                   // no blocksize
-        br#"{"quant_type": "nf5", "blocksize": 64, "dtype": "float16", "shape": [1]}"#,  // unknown type
-        br#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float64", "shape": [1]}"#,  // bad dtype
+        &good[..good.len() - 5],                                                        // truncated
+        b"",                                                                            // empty
+        b"\xff\xfe",                                                                    // not UTF-8
+        br#"{"quant_type": "nf4", "dtype": "float16", "shape": [1]}"#,                  // no blocksize
+        br#"{"quant_type": "nf5", "blocksize": 64, "dtype": "float16", "shape": [1]}"#, // unknown type
+        br#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float64", "shape": [1]}"#, // bad dtype
         br#"{"quant_type": "nf4", "blocksize": 64, "dtype": "float16", "shape": [1], "nested_offset": 0.1}"#,
     ];
     for json in bad {
@@ -86,7 +86,11 @@ fn truncated_json_in_checkpoint() {
 fn truncated_or_foreign_safetensors() {
     let bytes = read(golden_dir().join("tiny_llama_fp32/model.safetensors"));
     let cut = &bytes[..bytes.len() - 100];
-    for (file, data) in [("cut.safetensors", cut), ("text.safetensors", b"hello, this is not safetensors".as_slice()), ("empty", &[][..])] {
+    for (file, data) in [
+        ("cut.safetensors", cut),
+        ("text.safetensors", b"hello, this is not safetensors".as_slice()),
+        ("empty", &[][..]),
+    ] {
         let err = quantize_safetensors(data, file, &nf4(), |_, _| true, Vec::new()).unwrap_err();
         assert!(matches!(err, CodebookError::Safetensors { .. }) && err.to_string().contains(file), "{err}");
         let err = dequantize_safetensors(data, file, Vec::new()).unwrap_err();

@@ -31,7 +31,12 @@ fn codebooks() -> Vec<Codebook> {
     let int4: [f32; 16] = std::array::from_fn(|i| (i as f32 - 7.5) / 7.5);
     let mut shuffled: [f32; 16] = std::array::from_fn(|i| ((i * 7) % 16) as f32 / 8.0 - 1.0);
     shuffled[3] = 0.0;
-    vec![QuantType::Nf4.codebook(), QuantType::Fp4.codebook(), Codebook::custom(int4).unwrap(), Codebook::custom(shuffled).unwrap()]
+    vec![
+        QuantType::Nf4.codebook(),
+        QuantType::Fp4.codebook(),
+        Codebook::custom(int4).unwrap(),
+        Codebook::custom(shuffled).unwrap(),
+    ]
 }
 
 /// Both fast paths, the AVX-512 kernels (where the CPU has them) and the portable ones.
@@ -57,7 +62,11 @@ fn fast_path_equals_reference(portable: bool) {
                     let options = QuantizeOptions { codebook: codebook.clone(), blocksize, double_quant: false };
                     let q = Quantized4bit::quantize("random", data, &[n], &options).unwrap();
                     let (packed, absmax) = quantize_blocks_reference(data, blocksize, &codebook);
-                    let what = format!("portable {portable}, n {n}, blocksize {blocksize}, {:?}, {:?}", data.dtype(), codebook.values());
+                    let what = format!(
+                        "portable {portable}, n {n}, blocksize {blocksize}, {:?}, {:?}",
+                        data.dtype(),
+                        codebook.values()
+                    );
                     assert!(q.packed == packed, "packed: {what}");
                     assert_eq!(first_difference(&absmax, &q.state.absmax.to_f32()), None, "absmax: {what}");
 

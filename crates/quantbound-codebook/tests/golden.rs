@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use quantbound_codebook::{
-    dequantize_blocks_reference, dynamic_map, quantize_blocks_reference, Absmax, Blocksize, DoubleQuant,
-    QuantType, QuantizeOptions, Quantized4bit,
+    dequantize_blocks_reference, dynamic_map, quantize_blocks_reference, Absmax, Blocksize, DoubleQuant, QuantType,
+    QuantizeOptions, Quantized4bit,
 };
 use safetensors::SafeTensors;
 
@@ -55,7 +55,12 @@ fn check_case(case: &serde_json::Value) -> Vec<String> {
         Absmax::Double(dq) => {
             let offset = f32_tensor(&st, "offset")[0];
             if !same_value(offset, dq.offset) {
-                fail(format!("offset: bnb {offset:e} ({:#x}), ours {:e} ({:#x})", offset.to_bits(), dq.offset, dq.offset.to_bits()));
+                fail(format!(
+                    "offset: bnb {offset:e} ({:#x}), ours {:e} ({:#x})",
+                    offset.to_bits(),
+                    dq.offset,
+                    dq.offset.to_bits()
+                ));
             }
             // The nested bytes from bnb's own offset, so an offset slip shows up once, not twice.
             let from_bnb_offset = DoubleQuant::compress_with_offset(&expected_absmax, offset);
@@ -91,7 +96,8 @@ fn check_case(case: &serde_json::Value) -> Vec<String> {
     if let Some((i, a, b)) = first_difference(&expected.to_f32_vec(), &ours.to_f32_vec()) {
         fail(format!("{expected_name}[{i}]: bnb {a:e}, ours {b:e}"));
     }
-    let reference = dequantize_blocks_reference(&q.packed, &q.state.absmax.to_f32(), blocksize, &q.state.code, q.numel());
+    let reference =
+        dequantize_blocks_reference(&q.packed, &q.state.absmax.to_f32(), blocksize, &q.state.code, q.numel());
     let ours_f32 = ours.to_f32_vec();
     if input.dtype() == quantbound_codebook::FloatDtype::F32 {
         if let Some((i, a, b)) = first_difference(&reference, &ours_f32) {

@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use quantbound_codebook::checkpoint::{dequantize_safetensors, quantize_safetensors};
-use quantbound_codebook::{dequantize_blocks_reference, hf, Blocksize, FloatSlice, FloatVec, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound_codebook::{
+    dequantize_blocks_reference, hf, Blocksize, FloatSlice, FloatVec, QuantType, QuantizeOptions, Quantized4bit,
+};
 use safetensors::SafeTensors;
 
 /// The module of every serialised case, as bnb recorded it.
@@ -58,7 +60,13 @@ fn serialised_linear4bit_states_are_byte_equal() {
             assert_eq!(first_difference(&dequant.to_f32_vec(), &ours), None, "{name}");
         } else {
             let absmax = read_back.state.absmax.to_f32();
-            let flat = dequantize_blocks_reference(&read_back.packed, &absmax, options.blocksize, &read_back.state.code, q.numel());
+            let flat = dequantize_blocks_reference(
+                &read_back.packed,
+                &absmax,
+                options.blocksize,
+                &read_back.state.code,
+                q.numel(),
+            );
             let rounded = FloatVec::Bf16(flat.iter().map(|&v| half::bf16::from_f32(v)).collect());
             assert_eq!(weight.dtype(), quantbound_codebook::FloatDtype::Bf16, "only the bf16 case has such rows");
             assert_eq!(first_difference(&rounded.to_f32_vec(), &ours), None, "{name}");
@@ -75,7 +83,8 @@ fn transformers_bnb_checkpoint_equals_ours() {
     let quantized = SafeTensors::deserialize(&quantized_bytes).unwrap();
     let original_bytes = read(dir.join("tiny_llama_fp32/model.safetensors"));
     let original = SafeTensors::deserialize(&original_bytes).unwrap();
-    let options = QuantizeOptions { codebook: QuantType::Nf4.codebook(), blocksize: Blocksize::DEFAULT, double_quant: true };
+    let options =
+        QuantizeOptions { codebook: QuantType::Nf4.codebook(), blocksize: Blocksize::DEFAULT, double_quant: true };
 
     let mut n_linear = 0;
     for name in original.names() {
@@ -95,7 +104,11 @@ fn transformers_bnb_checkpoint_equals_ours() {
 }
 
 fn options(quant_type: QuantType, blocksize: usize, double_quant: bool) -> QuantizeOptions {
-    QuantizeOptions { codebook: quant_type.codebook(), blocksize: Blocksize::new(blocksize, "test").unwrap(), double_quant }
+    QuantizeOptions {
+        codebook: quant_type.codebook(),
+        blocksize: Blocksize::new(blocksize, "test").unwrap(),
+        double_quant,
+    }
 }
 
 /// quantize → write → read → dequantize, for the whole tiny checkpoint, both quant types, with and
@@ -104,14 +117,18 @@ fn options(quant_type: QuantType, blocksize: usize, double_quant: bool) -> Quant
 fn checkpoint_round_trip() {
     let original_bytes = read(golden_dir().join("tiny_llama_fp32/model.safetensors"));
     let original = SafeTensors::deserialize(&original_bytes).unwrap();
-    for (quant_type, blocksize, double_quant) in
-        [(QuantType::Nf4, 64, true), (QuantType::Fp4, 128, false), (QuantType::Nf4, 4096, false), (QuantType::Fp4, 32, true)]
-    {
+    for (quant_type, blocksize, double_quant) in [
+        (QuantType::Nf4, 64, true),
+        (QuantType::Fp4, 128, false),
+        (QuantType::Nf4, 4096, false),
+        (QuantType::Fp4, 32, true),
+    ] {
         let options = options(quant_type, blocksize, double_quant);
         let is_linear = |name: &str| name.contains("_proj");
         let mut file = Vec::new();
         let summary =
-            quantize_safetensors(&original_bytes, "tiny.safetensors", &options, |n, _| is_linear(n), &mut file).unwrap();
+            quantize_safetensors(&original_bytes, "tiny.safetensors", &options, |n, _| is_linear(n), &mut file)
+                .unwrap();
         assert_eq!(summary.converted.len(), 7);
         assert_eq!(summary.copied.len(), 5);
 
@@ -174,5 +191,7 @@ fn quantized_checkpoint_is_byte_identical_to_transformers() {
 
 /// `model.layers.N.(self_attn|mlp).*_proj.weight`
 fn regex_free_is_decoder_linear(name: &str) -> bool {
-    name.starts_with("model.layers.") && name.ends_with("_proj.weight") && (name.contains(".self_attn.") || name.contains(".mlp."))
+    name.starts_with("model.layers.")
+        && name.ends_with("_proj.weight")
+        && (name.contains(".self_attn.") || name.contains(".mlp."))
 }
