@@ -16,7 +16,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::bnb_json::QuantStateJson;
 use crate::dtype::{FloatDtype, FloatSlice, FloatVec};
 use crate::error::{CodebookError, Result};
-use crate::hf::{self, OwnedTensor};
+use crate::hf::{self, OwnedTensor, TensorData};
 use crate::state::{QuantizeOptions, Quantized4bit};
 
 /// What happened to each input tensor.
@@ -105,7 +105,7 @@ pub fn quantize_safetensors(
     }
     write_plan(&st, input, file, plan, out, |name| {
         let view = st.tensor(name).expect("planned from the same file");
-        hf::to_tensors(name, &quantize(name, &view)?)
+        hf::to_tensors(name, quantize(name, &view)?)
     })
 }
 
@@ -136,7 +136,7 @@ pub fn dequantize_safetensors(input: &[u8], file: &str, out: impl Write) -> Resu
             name: name.to_owned(),
             dtype: q.state.dtype.to_safetensors(),
             shape: q.state.shape.clone(),
-            data: q.dequantize().as_bytes().to_vec(),
+            data: TensorData::Floats(q.dequantize()),
         }])
     })
 }
@@ -211,8 +211,8 @@ fn write_plan(
         let (_, tensors) = last.as_ref().expect("just filled");
         let tensor = tensors.iter().find(|t| &t.name == name).expect("conversion yields every planned tensor");
         debug_assert_eq!((tensor.dtype, &tensor.shape), (*dtype, shape));
-        out.write_all(&tensor.data).map_err(io)?;
-        summary.bytes_written += tensor.data.len();
+        out.write_all(tensor.data.as_bytes()).map_err(io)?;
+        summary.bytes_written += tensor.data.as_bytes().len();
     }
     out.flush().map_err(io)?;
     for planned in plan {

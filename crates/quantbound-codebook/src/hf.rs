@@ -16,17 +16,35 @@ use crate::blocksize::Blocksize;
 use crate::bnb_json::QuantStateJson;
 use crate::codebook::{Codebook, QuantType};
 use crate::double_quant::DoubleQuant;
+use crate::dtype::FloatVec;
 use crate::error::{CodebookError, Result};
 use crate::nibble;
 use crate::state::{Absmax, QuantState, Quantized4bit};
 
-/// One tensor to write: name, dtype, shape and little-endian bytes.
+/// One tensor to write: name, dtype, shape and data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OwnedTensor {
     pub name: String,
     pub dtype: Dtype,
     pub shape: Vec<usize>,
-    pub data: Vec<u8>,
+    pub data: TensorData,
+}
+
+/// A tensor's data, kept in its own type so that no copy is made to get bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorData {
+    Bytes(Vec<u8>),
+    Floats(FloatVec),
+}
+
+impl TensorData {
+    /// The little-endian bytes a checkpoint stores.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            TensorData::Bytes(b) => b,
+            TensorData::Floats(f) => f.as_bytes(),
+        }
+    }
 }
 
 /// The key suffix of the JSON quant state for a quant type.
@@ -75,23 +93,28 @@ pub fn quant_state_json(name: &str, q: &Quantized4bit) -> Result<QuantStateJson>
 }
 
 /// Every tensor of the HF bnb-4bit layout for the weight `name`, in [`tensor_layout`]'s order.
-pub fn to_tensors(name: &str, q: &Quantized4bit) -> Result<Vec<OwnedTensor>> {
-    let json = quant_state_json(name, q)?.to_bnb_string().into_bytes();
-    let f32_bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-    let mut data = vec![q.packed.clone()];
-    match &q.state.absmax {
-        Absmax::Plain(a) => data.extend([f32_bytes(a), f32_bytes(q.state.code.values())]),
-        Absmax::Double(d) => data.extend([
-            d.codes.clone(),
-            f32_bytes(q.state.code.values()),
-            f32_bytes(&d.nested_absmax),
-            f32_bytes(&d.nested_code),
-        ]),
-    }
+/// Takes the tensor by value so that its buffers move into the output instead of being copied.
+pub fn to_tensors(name: &str, q: Quantized4bit) -> Result<Vec<OwnedTensor>> {
+    let json = quant_state_json(name, &q)?.to_bnb_string().into_bytes();
     let quant_type = q.state.code.quant_type().expect("checked by quant_state_json");
-    let double_quant = matches!(q.state.absmax, Absmax::Double(_));
-    data.push(json.clone());
-    let layout = tensor_layout(name, quant_type, q.numel(), q.state.blocksize, double_quant, json.len());
+    let layout = tensor_layout(
+        name,
+        quant_type,
+        q.numel(),
+        q.state.blocksize,
+        matches!(q.state.absmax, Absmax::Double(_)),
+        json.len(),
+    );
+    let floats = |v: Vec<f32>| TensorData::Floats(FloatVec::F32(v));
+    let code = q.state.code.values().to_vec();
+    let mut data = vec![TensorData::Bytes(q.packed)];
+    match q.state.absmax {
+        Absmax::Plain(a) => data.extend([floats(a), floats(code)]),
+        Absmax::Double(d) => {
+            data.extend([TensorData::Bytes(d.codes), floats(code), floats(d.nested_absmax), floats(d.nested_code)])
+        }
+    }
+    data.push(TensorData::Bytes(json));
     Ok(layout
         .into_iter()
         .zip(data)

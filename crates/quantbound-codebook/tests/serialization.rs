@@ -32,7 +32,7 @@ fn serialised_linear4bit_states_are_byte_equal() {
             double_quant: case["compress_statistics"].as_bool().unwrap(),
         };
         let q = Quantized4bit::quantize(PREFIX, weight.as_slice(), &shape, &options).unwrap();
-        let ours = hf::to_tensors(PREFIX, &q).unwrap();
+        let ours = hf::to_tensors(PREFIX, q.clone()).unwrap();
 
         let mut expected_names: Vec<String> = expected.names().iter().map(|s| s.to_string()).collect();
         let mut our_names: Vec<String> = ours.iter().map(|t| t.name.clone()).collect();
@@ -43,10 +43,10 @@ fn serialised_linear4bit_states_are_byte_equal() {
             let view = expected.tensor(&tensor.name).unwrap();
             assert_eq!(tensor.dtype, view.dtype(), "{name}: {} dtype", tensor.name);
             assert_eq!(tensor.shape, view.shape(), "{name}: {} shape", tensor.name);
-            assert!(tensor.data == view.data(), "{name}: {} bytes differ", tensor.name);
+            assert!(tensor.data.as_bytes() == view.data(), "{name}: {} bytes differ", tensor.name);
         }
         let json_key = case["packed_json_key"].as_str().unwrap();
-        let json = &ours.iter().find(|t| t.name == json_key).unwrap().data;
+        let json = ours.iter().find(|t| t.name == json_key).unwrap().data.as_bytes();
         assert_eq!(std::str::from_utf8(json).unwrap(), case["packed_json"].as_str().unwrap(), "{name}");
 
         // Reading bnb's tensors back gives the same quantized tensor, and bnb's dequantization.
@@ -162,10 +162,15 @@ fn round_trip_keeps_dtype_and_shape() {
     let bf16: Vec<half::bf16> = values.iter().map(|&v| half::bf16::from_f32(v)).collect();
     for data in [FloatSlice::F32(&values), FloatSlice::F16(&f16), FloatSlice::Bf16(&bf16)] {
         let q = Quantized4bit::quantize("w", data, &[3, 100], &options(QuantType::Nf4, 64, true)).unwrap();
-        let tensors = hf::to_tensors("w", &q).unwrap();
+        let tensors = hf::to_tensors("w", q.clone()).unwrap();
         let views: Vec<_> = tensors
             .iter()
-            .map(|t| (t.name.clone(), safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.data).unwrap()))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), t.data.as_bytes()).unwrap(),
+                )
+            })
             .collect();
         let file = safetensors::serialize(views, None).unwrap();
         let back = hf::from_safetensors(&SafeTensors::deserialize(&file).unwrap(), "w", "mem").unwrap();
