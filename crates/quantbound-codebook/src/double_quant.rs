@@ -8,6 +8,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use crate::torch_mean::torch_mean;
 
 /// The nested blocksize bnb always uses for the absmax.
@@ -35,15 +37,13 @@ impl DoubleQuant {
 
     /// Compresses with a given offset (e.g. the one a bnb checkpoint recorded).
     pub fn compress_with_offset(absmax: &[f32], offset: f32) -> Self {
-        let code = dynamic_map();
-        let centred: Vec<f32> = absmax.iter().map(|a| a - offset).collect();
         let mut codes = vec![0u8; absmax.len()];
-        let nested_absmax = centred
-            .chunks(NESTED_BLOCKSIZE)
-            .zip(codes.chunks_mut(NESTED_BLOCKSIZE))
-            .map(|(block, codes)| quantize_block_8bit(block, codes))
+        let nested_absmax = absmax
+            .par_chunks(NESTED_BLOCKSIZE)
+            .zip(codes.par_chunks_mut(NESTED_BLOCKSIZE))
+            .map(|(block, codes)| quantize_block_8bit(block, offset, codes))
             .collect();
-        DoubleQuant { codes, nested_absmax, nested_code: code.to_vec(), offset }
+        DoubleQuant { codes, nested_absmax, nested_code: dynamic_map().to_vec(), offset }
     }
 
     /// The f32 absmax the 4-bit dequantization uses:
@@ -110,12 +110,18 @@ fn grid_lut() -> &'static [u8; 65536] {
     })
 }
 
-/// bnb's CPU 8-bit blockwise quantizer on one block of ≤ 256 values; returns the block's scale.
+/// bnb's CPU 8-bit blockwise quantizer on one block of ≤ 256 absmax values less the offset
+/// (`v = absmax − offset` in f32); returns the block's scale.
 ///
 /// # Formula
 /// m = max|v| (NaN ignored); s = clamp(v · (1/m), −1, 1);
 /// g = trunc((s + 1) · 0.5 · 65535 + 0.5); code = LUT[g]; NaN → 0; m = 0 → all codes 0.
-fn quantize_block_8bit(block: &[f32], codes: &mut [u8]) -> f32 {
+fn quantize_block_8bit(absmax: &[f32], offset: f32, codes: &mut [u8]) -> f32 {
+    let mut block = [0f32; NESTED_BLOCKSIZE];
+    let block = &mut block[..absmax.len()];
+    for (v, a) in block.iter_mut().zip(absmax) {
+        *v = a - offset;
+    }
     let m = block.iter().fold(0f32, |m, v| m.max(v.abs()));
     if m == 0.0 {
         codes.fill(0);
@@ -123,13 +129,13 @@ fn quantize_block_8bit(block: &[f32], codes: &mut [u8]) -> f32 {
     }
     let lut = grid_lut();
     let r = 1.0 / m;
-    for (c, &v) in codes.iter_mut().zip(block) {
+    for (c, &v) in codes.iter_mut().zip(block.iter()) {
         let s = (v * r).clamp(-1.0, 1.0);
         *c = if s.is_nan() {
             0
         } else {
-            let g = ((s + 1.0) * 0.5 * 65535.0 + 0.5).trunc() as usize;
-            lut[g]
+            // The operand is in [0.5, 65535.5], so the cast truncates exactly as trunc() does.
+            lut[((s + 1.0) * 0.5 * 65535.0 + 0.5) as usize]
         };
     }
     m
