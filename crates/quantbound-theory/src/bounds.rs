@@ -1,0 +1,53 @@
+//! Rate-distortion bounds for a memoryless source under squared error, in bits.
+
+use std::f64::consts::{E, PI};
+
+/// Differential entropy of a Gaussian of variance σ², in bits.
+///
+/// # Formula
+/// h = ½·log2(2πe·σ²)
+pub fn gaussian_entropy_bits(variance: f64) -> f64 {
+    0.5 * (2.0 * PI * E * variance).log2()
+}
+
+/// The Gaussian distortion-rate function, which bounds every source of variance σ² from above
+/// (the Gaussian is the hardest source to compress).
+///
+/// # Formula
+/// D(R) = σ²·2^(−2R)
+pub fn gaussian_distortion_rate(variance: f64, rate_bits: f64) -> f64 {
+    variance * (-2.0 * rate_bits).exp2()
+}
+
+/// The Shannon lower bound on D(R) for a source of differential entropy `h_bits`: no code at rate
+/// R does better. It is tight for the Gaussian, and for other sources as R grows.
+///
+/// # Formula
+/// D(R) ≥ 2^(2(h − R)) / (2πe)
+pub fn shannon_lower_bound(entropy_bits: f64, rate_bits: f64) -> f64 {
+    (2.0 * (entropy_bits - rate_bits)).exp2() / (2.0 * PI * E)
+}
+
+/// How many bits a quantizer with distortion `mse` spends beyond a bound: the extra rate a
+/// bound-achieving code would need to reach the same MSE, at 6.02 dB a bit.
+///
+/// # Formula
+/// gap = ½·log2(MSE / bound)
+pub fn gap_bits(mse: f64, bound: f64) -> f64 {
+    0.5 * (mse / bound).log2()
+}
+
+/// Bits per weight of 4-bit blockwise absmax quantization, the scales included.
+///
+/// # Formula
+/// R_eff = 4 + 32/B with an f32 absmax per block of B;
+/// R_eff = 4 + 8/B + 32/(256·B) with double quantization (a u8 code per block, an f32 scale per
+/// 256 blocks; the single f32 offset is ignored). B = 64: 4.5 and 4.127 bits.
+pub fn effective_rate(blocksize: usize, double_quant: bool) -> f64 {
+    let b = blocksize as f64;
+    if double_quant {
+        4.0 + 8.0 / b + 32.0 / (256.0 * b)
+    } else {
+        4.0 + 32.0 / b
+    }
+}

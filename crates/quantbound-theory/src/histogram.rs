@@ -1,0 +1,53 @@
+//! The seed notebook's measure of how far a layer's weights are from Gaussian: the KL divergence
+//! of their histogram to a Gaussian of the same mean and standard deviation.
+
+use statrs::distribution::{Continuous, Normal};
+
+use crate::error::{Result, TheoryError};
+
+/// Bins of the seed's histogram.
+pub const SEED_BINS: usize = 200;
+/// The seed's guard against log 0.
+pub const SEED_EPSILON: f64 = 1e-12;
+
+/// KL(histogram ‖ Gaussian) in bits, computed as the seed does.
+///
+/// # Formula
+/// Bins: `bins` equal widths over [min x, max x] (numpy's `histogram`). p_k = count_k / n.
+/// q_k = φ(c_k; x̄, s)·w_k, renormalised to sum to 1, with c_k the bin centres, w_k the widths,
+/// x̄ the mean and s the (population) standard deviation.
+/// KL = Σ_k p_k · log2((p_k + ε) / (q_k + ε)), ε = 1e-12.
+pub fn kl_to_gaussian_bits(x: &[f32], bins: usize) -> Result<f64> {
+    let bad = |reason: &str| TheoryError::DegenerateSample { what: "histogram KL".into(), reason: reason.into() };
+    if x.len() < 2 || bins == 0 {
+        return Err(bad("need at least 2 values and 1 bin"));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(bad("the values contain NaN or infinity"));
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())));
+    if var <= 0.0 || hi <= lo {
+        return Err(bad("the values are constant"));
+    }
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u64; bins];
+    for &v in x {
+        // numpy puts the maximum into the last bin.
+        let k = (((f64::from(v) - lo) / width) as usize).min(bins - 1);
+        counts[k] += 1;
+    }
+    let normal = Normal::new(mean, var.sqrt()).map_err(|e| bad(&e.to_string()))?;
+    let q: Vec<f64> = (0..bins).map(|k| normal.pdf(lo + (k as f64 + 0.5) * width) * width).collect();
+    let q_total: f64 = q.iter().sum();
+    Ok(counts
+        .iter()
+        .zip(&q)
+        .map(|(&c, &q)| {
+            let p = c as f64 / n;
+            p * ((p + SEED_EPSILON) / (q / q_total + SEED_EPSILON)).log2()
+        })
+        .sum())
+}
