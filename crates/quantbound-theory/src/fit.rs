@@ -38,7 +38,11 @@ pub fn fit_ggd(x: &[f32]) -> Result<GgdFit> {
     let mean = par_sum(x, |v| [v, 0.0, 0.0])[0] / n;
     let [m2, m4, nonfinite] = par_sum(x, |v| {
         let d = v - mean;
-        if d.is_finite() { [d * d, d * d * d * d, 0.0] } else { [0.0, 0.0, 1.0] }
+        if d.is_finite() {
+            [d * d, d * d * d * d, 0.0]
+        } else {
+            [0.0, 0.0, 1.0]
+        }
     });
     if nonfinite > 0.0 || !mean.is_finite() {
         return Err(bad("the values contain NaN or infinity".into()));

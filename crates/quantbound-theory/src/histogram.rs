@@ -28,7 +28,8 @@ pub fn kl_to_gaussian_bits(x: &[f32], bins: usize) -> Result<f64> {
     let n = x.len() as f64;
     let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-    let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())));
+    let (lo, hi) =
+        x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())));
     if var <= 0.0 || hi <= lo {
         return Err(bad("the values are constant"));
     }

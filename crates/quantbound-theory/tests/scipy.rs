@@ -57,8 +57,15 @@ fn fit_matches_scipy_and_is_no_worse() {
         // Our likelihood, recomputed point by point, to check the fit's own figure too.
         let loglik: f64 = x.iter().map(|&v| fit.dist.ln_pdf(v.into())).sum();
         assert!(close(fit.loglik, loglik, 1e-10, 0.0), "β {beta_true}: reported {} vs summed {loglik}", fit.loglik);
-        assert!((fit.dist.beta() - scipy_beta).abs() < 1e-3, "β {beta_true}: ours {} scipy {scipy_beta}", fit.dist.beta());
-        assert!(loglik >= scipy_loglik - 1e-9 * scipy_loglik.abs(), "β {beta_true}: loglik ours {loglik} < scipy {scipy_loglik}");
+        assert!(
+            (fit.dist.beta() - scipy_beta).abs() < 1e-3,
+            "β {beta_true}: ours {} scipy {scipy_beta}",
+            fit.dist.beta()
+        );
+        assert!(
+            loglik >= scipy_loglik - 1e-9 * scipy_loglik.abs(),
+            "β {beta_true}: loglik ours {loglik} < scipy {scipy_loglik}"
+        );
         eprintln!(
             "β {beta_true}: ours β {:.6} μ {:.3e} α {:.6} ℓ {:.4}; scipy β {scipy_beta:.6} ℓ {scipy_loglik:.4} ({} passes)",
             fit.dist.beta(),
