@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's command-line tasks (matklad's xtask pattern), one module a task.
 
 mod files;
+mod fit;
 mod inspect;
 mod quantize;
 
@@ -23,6 +24,8 @@ enum Task {
     Dequantize(quantize::DequantizeArgs),
     /// Show the quant state, packed bytes, absmax and first values of a bnb-4bit tensor.
     Inspect(inspect::InspectArgs),
+    /// Fit a generalized Gaussian to each weight tensor and print its entropies and R = 4 bounds.
+    Fit(fit::FitArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Task::Quantize(args) => quantize::quantize(args),
         Task::Dequantize(args) => quantize::dequantize(args),
         Task::Inspect(args) => inspect::inspect(args),
+        Task::Fit(args) => fit::fit(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,3 +112,52 @@ fn bad_input_leaves_no_output() {
         assert_eq!(leftovers(dir.path()), vec!["truncated.safetensors".to_owned()], "{args:?}");
     }
 }
+
+#[test]
+fn fit_writes_the_documented_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("fit.json");
+    let input = golden("tiny_llama_fp32/model.safetensors");
+    let run = xtask(&[
+        "fit",
+        "--input",
+        input.to_str().unwrap(),
+        "--only",
+        r"mlp\.down_proj",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", text(&run));
+    let out: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let entry = &out["model.layers.0.mlp.down_proj.weight"];
+    for field in [
+        "sigma",
+        "beta",
+        "loc",
+        "scale",
+        "loglik",
+        "h_gauss_bits",
+        "h_ggd_bits",
+        "d_gauss_r4",
+        "d_slb_ggd_r4",
+        "kl_to_gauss_bits",
+    ] {
+        assert!(entry[field].as_f64().is_some_and(f64::is_finite), "{field} in {entry}");
+    }
+    assert_eq!(out.as_object().unwrap().len(), 1);
+    // σ against a plain two-pass computation on the same tensor.
+    let bytes = std::fs::read(&input).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let x: Vec<f32> = st
+        .tensor("model.layers.0.mlp.down_proj.weight")
+        .unwrap()
+        .data()
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+    let sigma = (x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    assert!((entry["sigma"].as_f64().unwrap() / sigma - 1.0).abs() < 1e-12);
+    // D(R) = σ²·2^(−8) at R = 4.
+    assert!((entry["d_gauss_r4"].as_f64().unwrap() / (sigma * sigma / 256.0) - 1.0).abs() < 1e-12);
+}
