@@ -83,7 +83,7 @@ fn quantize_full_blocks(x: &[f32], bs: usize, codebook: &Codebook, packed: &mut 
     quantize_full_blocks_portable(x, bs, codebook, packed, absmax);
 }
 
-simd::multiversion! {
+crate::multiversion! {
 fn quantize_full_blocks_portable(x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
     for ((block, packed), absmax) in x.chunks_exact(bs).zip(packed.chunks_exact_mut(bs / 2)).zip(absmax) {
         *absmax = quantize_block(block, false, codebook, packed);

@@ -35,15 +35,18 @@ pub fn force_portable(on: bool) {
 }
 
 /// Defines `fn name(args) { body }` twice: an AVX-512 copy and a baseline copy, chosen at run time.
+/// Exported (hidden) so the workspace's other numeric crates share it.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! multiversion {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-                unsafe fn avx512($($arg: $ty),*) $body
-                if $crate::simd::has_avx512() {
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                if $crate::has_avx512() {
                     // SAFETY: this copy uses only features the running CPU has just reported.
                     return unsafe { avx512($($arg),*) };
                 }
@@ -52,7 +55,6 @@ macro_rules! multiversion {
         }
     };
 }
-pub(crate) use multiversion;
 
 /// bf16 → f32, exact (a shift); written to vectorise.
 #[inline(always)]

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::error::{Result, TheoryError};
+use crate::fastmath;
 use crate::ggd::{trigamma, GeneralizedGaussian};
 
 /// Elements summed by one rayon task.
@@ -56,6 +57,16 @@ pub fn fit_ggd(x: &[f32]) -> Result<GgdFit> {
     let mut loc = mean;
     let spread = (m2 / n).sqrt(); // the standard error of the mean: how far μ̂ can be from x̄
 
+    // Smooth enough in μ for Newton on both parameters at once.
+    if beta > SMOOTH_BETA {
+        let (b, l, p) = joint_newton(x, beta, loc, spread);
+        passes += p;
+        if b > SMOOTH_BETA {
+            let dist =
+                GeneralizedGaussian::new(b, l, scale_at(x, l, b, &mut passes)).map_err(|e| bad(e.to_string()))?;
+            return Ok(GgdFit { dist, loglik: n * (dist.ln_norm() - 1.0 / b), passes });
+        }
+    }
     for _ in 0..50 {
         let (new_beta, p) = newton_beta(x, loc, beta);
         passes += p;
@@ -68,12 +79,78 @@ pub fn fit_ggd(x: &[f32]) -> Result<GgdFit> {
             break;
         }
     }
-    let s0 = power_sums(x, loc, beta)[0];
-    passes += 1;
-    let scale = (beta * s0 / n).powf(1.0 / beta);
-    let dist = GeneralizedGaussian::new(beta, loc, scale).map_err(|e| bad(e.to_string()))?;
+    let dist =
+        GeneralizedGaussian::new(beta, loc, scale_at(x, loc, beta, &mut passes)).map_err(|e| bad(e.to_string()))?;
     let loglik = n * (dist.ln_norm() - 1.0 / beta);
     Ok(GgdFit { dist, loglik, passes })
+}
+
+/// Shapes above this are fitted by joint Newton on (β, μ); at or below it Σ|x−μ|^β is too kinky
+/// in μ, and the location is found by golden-section search instead.
+const SMOOTH_BETA: f64 = 1.1;
+
+/// The closed-form scale α̂ = (β/n·Σ|xᵢ−μ|^β)^(1/β).
+fn scale_at(x: &[f32], loc: f64, beta: f64, passes: &mut usize) -> f64 {
+    *passes += 1;
+    (beta * power_sums(x, loc, beta)[0] / x.len() as f64).powf(1.0 / beta)
+}
+
+/// Newton on the profile log-likelihood in (β, μ) jointly, one pass per step, halving a step that
+/// lowers the likelihood. Returns (β, μ, passes).
+///
+/// # Formula
+/// ℓ/n = f(β) − T/β + const, f = ln β − ln Γ(1/β) − (ln β + 1)/β, T = ln(S₀/n), with
+/// T_β = S₁/S₀, T_ββ = S₂/S₀ − T_β², T_μ = −β·A/S₀, T_μμ = β(β−1)·B/S₀ − T_μ²,
+/// T_βμ = −(β·C + A)/S₀ − T_β·T_μ (A, B, C the sums of [`moments`]);
+/// f′ = 1/β + (ψ(1/β) + ln β)/β², f″ = −1/β² − ψ₁(1/β)/β⁴ − 2ψ(1/β)/β³ + (1 − 2 ln β)/β³.
+fn joint_newton(x: &[f32], mut beta: f64, mut loc: f64, spread: f64) -> (f64, f64, usize) {
+    let n = x.len() as f64;
+    let mut passes = 0;
+    let mut last: Option<(f64, f64, f64, [f64; 2])> = None; // (β, μ, ℓ/n, step) before the step
+    for _ in 0..200 {
+        let [s0, s1, s2, a, b, c] = moments(x, loc, beta);
+        passes += 1;
+        let t = (s0 / n).ln();
+        let profile = beta.ln() - ln_gamma(1.0 / beta) - (beta.ln() + 1.0) / beta - t / beta;
+        if let Some((b0, l0, p0, step)) = last {
+            if profile < p0 - 1e-15 * p0.abs() && (step[0].abs() > 1e-12 * b0 || step[1].abs() > 1e-12 * spread) {
+                // Worse: go back halfway.
+                beta = b0 + step[0] / 2.0;
+                loc = l0 + step[1] / 2.0;
+                last = Some((b0, l0, p0, [step[0] / 2.0, step[1] / 2.0]));
+                continue;
+            }
+        }
+        let (tb, tbb) = (s1 / s0, s2 / s0 - (s1 / s0).powi(2));
+        let tm = -beta * a / s0;
+        let tmm = beta * (beta - 1.0) * b / s0 - tm * tm;
+        let tbm = -(beta * c + a) / s0 - tb * tm;
+        let (psi, ln_b) = (digamma(1.0 / beta), beta.ln());
+        let f1 = 1.0 / beta + (psi + ln_b) / (beta * beta);
+        let f2 = -1.0 / (beta * beta) - trigamma(1.0 / beta) / beta.powi(4) - 2.0 * psi / beta.powi(3)
+            + (1.0 - 2.0 * ln_b) / beta.powi(3);
+        let g = [f1 - tb / beta + t / (beta * beta), -tm / beta];
+        let h = [
+            [f2 - tbb / beta + 2.0 * tb / (beta * beta) - 2.0 * t / beta.powi(3), -tbm / beta + tm / (beta * beta)],
+            [0.0, -tmm / beta],
+        ];
+        let (hbb, hbm, hmm) = (h[0][0], h[0][1], h[1][1]);
+        let det = hbb * hmm - hbm * hbm;
+        let step = if hbb < 0.0 && det > 0.0 {
+            [-(hmm * g[0] - hbm * g[1]) / det, -(hbb * g[1] - hbm * g[0]) / det]
+        } else {
+            // Not concave here: a cautious step uphill in β alone.
+            [g[0].signum() * 0.25 * beta, 0.0]
+        };
+        let step = [step[0].clamp(-beta / 2.0, beta), step[1].clamp(-10.0 * spread, 10.0 * spread)];
+        if step[0].abs() <= 1e-10 * beta && step[1].abs() <= 1e-10 * spread {
+            break;
+        }
+        last = Some((beta, loc, profile, step));
+        beta = (beta + step[0]).clamp(0.02, 100.0);
+        loc += step[1];
+    }
+    (beta, loc, passes)
 }
 
 /// Σ f(xᵢ) over the data in parallel, three f64 accumulators.
@@ -92,17 +169,62 @@ fn par_sum(x: &[f32], f: impl Fn(f64) -> [f64; 3] + Sync) -> [f64; 3] {
         .reduce(|| [0.0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
 }
 
-/// S₀ = Σ dᵢ^β, S₁ = Σ dᵢ^β ln dᵢ, S₂ = Σ dᵢ^β ln² dᵢ with dᵢ = |xᵢ − μ| (zero distances add 0).
+/// Six sums over dᵢ = |xᵢ − μ| > 0 and sᵢ = sign(xᵢ − μ), in one pass:
+/// [Σ d^β, Σ d^β ln d, Σ d^β ln² d, Σ s·d^(β−1), Σ d^(β−2), Σ s·d^(β−1) ln d].
+/// Zero distances add 0 (their terms vanish, or are excluded for the negative powers).
+fn moments(x: &[f32], loc: f64, beta: f64) -> [f64; 6] {
+    x.par_chunks(TASK).map(|chunk| moments_chunk(chunk, loc, beta)).reduce(
+        || [0.0; 6],
+        |mut a, b| {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            a
+        },
+    )
+}
+
+/// Lanes of the vectorised sums.
+const LANES: usize = 8;
+
+quantbound_codebook::multiversion! {
+/// [`moments`] over one chunk, eight lanes at a time so the loop vectorises.
+fn moments_chunk(chunk: &[f32], loc: f64, beta: f64) -> [f64; 6] {
+    let mut acc = [[0.0f64; LANES]; 6];
+    let (groups, rest) = chunk.as_chunks::<LANES>();
+    for group in groups {
+        accumulate(&mut acc, group, LANES, loc, beta);
+    }
+    let mut tail = [0f32; LANES];
+    tail[..rest.len()].copy_from_slice(rest);
+    accumulate(&mut acc, &tail, rest.len(), loc, beta);
+    acc.map(|lanes| lanes.iter().sum())
+}
+}
+
+/// Adds the terms of the first `active` values of `group` to the lane accumulators.
+#[inline(always)]
+fn accumulate(acc: &mut [[f64; LANES]; 6], group: &[f32; LANES], active: usize, loc: f64, beta: f64) {
+    for lane in 0..LANES {
+        let diff = f64::from(group[lane]) - loc;
+        let valid = diff != 0.0 && lane < active;
+        let d = if valid { diff.abs() } else { 1.0 };
+        let weight = if valid { 1.0 } else { 0.0 };
+        let sign = if diff < 0.0 { -1.0 } else { 1.0 };
+        let l = fastmath::ln(d);
+        let p = weight * fastmath::exp(beta * l);
+        let p1 = p / d;
+        acc[0][lane] += p;
+        acc[1][lane] += p * l;
+        acc[2][lane] += p * l * l;
+        acc[3][lane] += sign * p1;
+        acc[4][lane] += p1 / d;
+        acc[5][lane] += sign * p1 * l;
+    }
+}
+
+/// [S₀, S₁, S₂] of [`moments`].
 fn power_sums(x: &[f32], loc: f64, beta: f64) -> [f64; 3] {
-    par_sum(x, |v| {
-        let d = (v - loc).abs();
-        if d == 0.0 {
-            return [0.0; 3];
-        }
-        let l = d.ln();
-        let p = (beta * l).exp();
-        [p, p * l, p * l * l]
-    })
+    let m = moments(x, loc, beta);
+    [m[0], m[1], m[2]]
 }
 
 /// The shape whose kurtosis Γ(5/β)Γ(1/β)/Γ(3/β)² matches the sample's (bisection; the kurtosis
@@ -153,80 +275,30 @@ fn newton_beta(x: &[f32], loc: f64, mut beta: f64) -> (f64, usize) {
     (beta, passes)
 }
 
-/// Minimises Σ|xᵢ − μ|^β over μ near `loc` (α does not enter); returns μ and the passes used.
-/// Σ|x−μ|^β is convex for β ≥ 1: above 1.05, safeguarded Newton on its derivative; at or below,
-/// golden-section search (for β < 1 the sum has a kink at every sample).
+/// Minimises Σ|xᵢ − μ|^β over μ in [loc − 4·spread, loc + 4·spread] (α does not enter) by
+/// golden-section search, which needs no derivative: for β ≤ 1 the sum has a kink at every
+/// sample. Returns μ and the passes used.
 fn location_step(x: &[f32], loc: f64, beta: f64, spread: f64) -> (f64, usize) {
-    let mut passes = 0;
     let objective = |mu: f64| power_sums(x, mu, beta)[0];
-    if beta <= 1.05 {
-        // Golden section on [loc − 4·spread, loc + 4·spread].
-        let ratio = (5f64.sqrt() - 1.0) / 2.0;
-        let (mut a, mut b) = (loc - 4.0 * spread, loc + 4.0 * spread);
-        let (mut c, mut d) = (b - ratio * (b - a), a + ratio * (b - a));
-        let (mut fc, mut fd) = (objective(c), objective(d));
-        passes += 2;
-        while b - a > 1e-10 * spread {
-            if fc < fd {
-                (b, d, fd) = (d, c, fc);
-                c = b - ratio * (b - a);
-                fc = objective(c);
-            } else {
-                (a, c, fc) = (c, d, fd);
-                d = a + ratio * (b - a);
-                fd = objective(d);
-            }
-            passes += 1;
-        }
-        let best = (a + b) / 2.0;
-        // Keep the old location if the bracket did not hold a better one.
-        return if objective(best) <= objective(loc) { (best, passes + 2) } else { (loc, passes + 2) };
-    }
-    // Derivative (up to the factor β) and second derivative (up to β(β−1)) of Σ|x−μ|^β.
-    let derivs = |mu: f64| {
-        let r = par_sum(x, |v| {
-            let d = v - mu;
-            let a = d.abs();
-            if a == 0.0 {
-                return [0.0; 3];
-            }
-            let p = ((beta - 2.0) * a.ln()).exp(); // a^(β−2)
-            [-d * p, p, 0.0]
-        });
-        (beta * r[0], beta * (beta - 1.0) * r[1])
-    };
-    let (mut lo, mut hi) = (loc - spread, loc + spread);
-    let (mut glo, _) = derivs(lo);
-    let (mut ghi, _) = derivs(hi);
-    passes += 2;
-    while glo > 0.0 {
-        lo -= 2.0 * (hi - lo);
-        glo = derivs(lo).0;
-        passes += 1;
-    }
-    while ghi < 0.0 {
-        hi += 2.0 * (hi - lo);
-        ghi = derivs(hi).0;
-        passes += 1;
-    }
-    let mut mu = loc.clamp(lo, hi);
-    for _ in 0..100 {
-        let (g, h) = derivs(mu);
-        passes += 1;
-        if g < 0.0 {
-            lo = mu;
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut a, mut b) = (loc - 4.0 * spread, loc + 4.0 * spread);
+    let (mut c, mut d) = (b - ratio * (b - a), a + ratio * (b - a));
+    let (mut fc, mut fd) = (objective(c), objective(d));
+    let mut passes = 2;
+    while b - a > 1e-10 * spread {
+        if fc < fd {
+            (b, d, fd) = (d, c, fc);
+            c = b - ratio * (b - a);
+            fc = objective(c);
         } else {
-            hi = mu;
+            (a, c, fc) = (c, d, fd);
+            d = a + ratio * (b - a);
+            fd = objective(d);
         }
-        let mut next = if h > 0.0 { mu - g / h } else { f64::NAN };
-        if !(next > lo && next < hi) {
-            next = (lo + hi) / 2.0;
-        }
-        let done = (next - mu).abs() <= 1e-12 * spread.max(f64::MIN_POSITIVE) || hi - lo <= 1e-12 * spread;
-        mu = next;
-        if done {
-            break;
-        }
+        passes += 1;
     }
-    (mu, passes)
+    let best = (a + b) / 2.0;
+    // Keep the old location if the bracket did not hold a better one.
+    let better = objective(best) <= objective(loc);
+    (if better { best } else { loc }, passes + 2)
 }

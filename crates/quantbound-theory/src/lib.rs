@@ -15,6 +15,7 @@
 pub mod blahut_arimoto;
 pub mod bounds;
 mod error;
+mod fastmath;
 pub mod fit;
 mod ggd;
 pub mod histogram;
