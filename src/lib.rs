@@ -6,3 +6,4 @@
 #![doc = include_str!("../README.md")]
 
 pub use quantbound_codebook as codebook;
+pub use quantbound_theory as theory;
