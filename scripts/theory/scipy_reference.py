@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import scipy
-from scipy.stats import gennorm
+from scipy.stats import gennorm, norm
 from safetensors.numpy import save_file
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/quantbound-theory/tests/data"
@@ -25,6 +25,16 @@ BETAS = [0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0]
 FIT_BETAS = [0.8, 1.0, 1.5, 2.0, 3.0]
 XS = [-4.0, -1.3, -0.2, 0.0, 0.3, 0.31, 1.0, 2.5, 6.0]
 PS = [1e-6, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1 - 1e-6]
+
+
+def histogram_kl(x, bins=200, eps=1e-12):
+    """The seed's KL of the weight histogram to a Gaussian of the same mean and std, in bits."""
+    counts, edges = np.histogram(x, bins=bins)
+    p = counts / counts.sum()
+    centres = (edges[:-1] + edges[1:]) / 2
+    q = norm.pdf(centres, x.mean(), x.std()) * np.diff(edges)
+    q = q / q.sum()
+    return float(np.sum(p * np.log2((p + eps) / (q + eps))))
 
 
 def main():
@@ -49,7 +59,8 @@ def main():
         seconds = time.perf_counter() - t
         samples[f"x_{beta}"] = x
         fits["cases"].append({"beta_true": beta, "beta": b, "loc": loc, "scale": scale,
-                              "loglik": float(gennorm.logpdf(x64, b, loc, scale).sum()), "seconds": seconds})
+                              "loglik": float(gennorm.logpdf(x64, b, loc, scale).sum()), "seconds": seconds,
+                              "kl_to_gauss_bits": histogram_kl(x64)})
     save_file(samples, str(OUT / "fit_samples.safetensors"))
     (OUT / "fit.json").write_text(json.dumps(fits, indent=1))
     print(json.dumps(fits, indent=1))
