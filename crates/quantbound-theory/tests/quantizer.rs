@@ -30,6 +30,7 @@ fn lloyd_max_matches_max_1960() {
     let laplace = GeneralizedGaussian::with_variance(1.0, 0.0, 1.0).unwrap();
     let (_, mse_laplace) = lloyd_max(&laplace, 16).unwrap();
     assert!(rel(mse_laplace, 0.01537) < 3e-3, "Laplacian: {mse_laplace}");
+    eprintln!("Lloyd-Max: Gaussian 16 levels {mse16:.6}, 8 levels {mse8:.6}; Laplacian 16 levels {mse_laplace:.6}");
 }
 
 /// NF4 and FP4 on i.i.d. N(0, 1) in absmax blocks of 64: MSE ≈ 0.00846 and ≈ 0.01489, by
