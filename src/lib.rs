@@ -6,4 +6,5 @@
 #![doc = include_str!("../README.md")]
 
 pub use quantbound_codebook as codebook;
+pub use quantbound_llama as llama;
 pub use quantbound_theory as theory;

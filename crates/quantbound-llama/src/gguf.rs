@@ -1,0 +1,502 @@
+//! GGUF v3: metadata, tensor infos, dequantization, and the llama.cpp → Hugging Face mapping.
+//!
+//! Layout (ggml's `gguf.h`): magic `GGUF`, u32 version, u64 tensor count, u64 metadata count; the
+//! metadata key/value pairs; the tensor infos (name, dims innermost first, type, offset); padding to
+//! `general.alignment` (32 by default); the tensor data. All little-endian.
+
+use std::collections::BTreeMap;
+
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+use crate::error::{LlamaError, Result};
+
+/// A metadata value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    String(String),
+    Array(Vec<Value>),
+}
+
+impl Value {
+    /// The value as an unsigned integer, if it is one.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Value::U8(v) => Some(v.into()),
+            Value::U16(v) => Some(v.into()),
+            Value::U32(v) => Some(v.into()),
+            Value::U64(v) => Some(v),
+            Value::I8(v) => u64::try_from(v).ok(),
+            Value::I16(v) => u64::try_from(v).ok(),
+            Value::I32(v) => u64::try_from(v).ok(),
+            Value::I64(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a float, if it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::F32(v) => Some(v.into()),
+            Value::F64(v) => Some(v),
+            _ => self.as_u64().map(|v| v as f64),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The tensor types this reader dequantizes; GGML's numbers in [`GgmlType::from_id`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q8_0,
+    Bf16,
+}
+
+impl GgmlType {
+    /// ggml's `enum ggml_type` ids (ggml.h): 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 8 Q8_0, 30 BF16.
+    pub fn from_id(id: u32) -> Option<Self> {
+        Some(match id {
+            0 => GgmlType::F32,
+            1 => GgmlType::F16,
+            2 => GgmlType::Q4_0,
+            3 => GgmlType::Q4_1,
+            8 => GgmlType::Q8_0,
+            30 => GgmlType::Bf16,
+            _ => return None,
+        })
+    }
+
+    /// (elements per block, bytes per block).
+    fn block(self) -> (usize, usize) {
+        match self {
+            GgmlType::F32 => (1, 4),
+            GgmlType::F16 | GgmlType::Bf16 => (1, 2),
+            GgmlType::Q4_0 => (32, size_of::<BlockQ4_0>()),
+            GgmlType::Q4_1 => (32, size_of::<BlockQ4_1>()),
+            GgmlType::Q8_0 => (32, size_of::<BlockQ8_0>()),
+        }
+    }
+}
+
+/// ggml's `block_q4_0`: x = d·(q − 8); elements 0..16 in the low nibbles, 16..32 in the high ones
+/// (the opposite of bnb's order).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BlockQ4_0 {
+    d: f16,
+    qs: [u8; 16],
+}
+const _: () = assert!(size_of::<BlockQ4_0>() == 18);
+
+/// ggml's `block_q4_1`: x = d·q + m, nibbles as in Q4_0.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BlockQ4_1 {
+    d: f16,
+    m: f16,
+    qs: [u8; 16],
+}
+const _: () = assert!(size_of::<BlockQ4_1>() == 20);
+
+/// ggml's `block_q8_0`: x = d·q.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BlockQ8_0 {
+    d: f16,
+    qs: [i8; 32],
+}
+const _: () = assert!(size_of::<BlockQ8_0>() == 34);
+
+/// One tensor's entry in the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// Dimensions innermost first, as GGUF stores them.
+    pub dims: Vec<u64>,
+    /// GGML's type id.
+    pub ggml_type: u32,
+    /// Offset of the data from the start of the data section.
+    pub offset: u64,
+}
+
+impl TensorInfo {
+    /// The row-major shape (outermost first), as PyTorch and safetensors write it.
+    pub fn shape(&self) -> Vec<usize> {
+        self.dims.iter().rev().map(|&d| d as usize).collect()
+    }
+
+    pub fn numel(&self) -> usize {
+        self.dims.iter().map(|&d| d as usize).product()
+    }
+}
+
+/// A parsed GGUF file over borrowed bytes (typically a memory map).
+pub struct Gguf<'a> {
+    file: String,
+    bytes: &'a [u8],
+    pub version: u32,
+    pub metadata: BTreeMap<String, Value>,
+    pub tensors: Vec<TensorInfo>,
+    data_start: usize,
+}
+
+/// A cursor that turns running off the end into a `Truncated` error.
+struct Reader<'a> {
+    file: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or_else(|| {
+            LlamaError::Truncated { file: self.file.to_owned(), what: what.to_owned(), len: self.bytes.len() }
+        })?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        Ok(self.take(N, what)?.try_into().expect("took N bytes"))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    /// A count or length that must fit what is left of the file (so a corrupt header cannot make
+    /// us allocate terabytes).
+    fn len(&mut self, what: &str, min_item_bytes: usize) -> Result<usize> {
+        let n = self.u64(what)?;
+        let left = (self.bytes.len() - self.pos) as u64;
+        if n.saturating_mul(min_item_bytes as u64) > left {
+            return Err(LlamaError::Truncated {
+                file: self.file.to_owned(),
+                what: format!("{what} ({n})"),
+                len: self.bytes.len(),
+            });
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self, what: &str) -> Result<String> {
+        let n = self.len(what, 1)?;
+        let bytes = self.take(n, what)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| LlamaError::Malformed { file: self.file.to_owned(), reason: format!("{what} is not UTF-8") })
+    }
+
+    fn value(&mut self, kind: u32, what: &str) -> Result<Value> {
+        Ok(match kind {
+            0 => Value::U8(self.array::<1>(what)?[0]),
+            1 => Value::I8(self.array::<1>(what)?[0] as i8),
+            2 => Value::U16(u16::from_le_bytes(self.array(what)?)),
+            3 => Value::I16(i16::from_le_bytes(self.array(what)?)),
+            4 => Value::U32(self.u32(what)?),
+            5 => Value::I32(i32::from_le_bytes(self.array(what)?)),
+            6 => Value::F32(f32::from_le_bytes(self.array(what)?)),
+            7 => Value::Bool(self.array::<1>(what)?[0] != 0),
+            8 => Value::String(self.string(what)?),
+            9 => {
+                let item = self.u32(what)?;
+                let n = self.len(what, 1)?;
+                let mut items = Vec::with_capacity(n.min(1 << 20));
+                for _ in 0..n {
+                    items.push(self.value(item, what)?);
+                }
+                Value::Array(items)
+            }
+            10 => Value::U64(self.u64(what)?),
+            11 => Value::I64(i64::from_le_bytes(self.array(what)?)),
+            12 => Value::F64(f64::from_le_bytes(self.array(what)?)),
+            other => {
+                return Err(LlamaError::Malformed {
+                    file: self.file.to_owned(),
+                    reason: format!("{what} has unknown value type {other}"),
+                })
+            }
+        })
+    }
+}
+
+impl<'a> Gguf<'a> {
+    /// Parses the header and tensor infos; `file` labels errors. Checks that every tensor's data
+    /// lies inside the file.
+    pub fn parse(bytes: &'a [u8], file: &str) -> Result<Self> {
+        let mut r = Reader { file, bytes, pos: 0 };
+        let magic = r
+            .take(4, "the magic number")
+            .map_err(|_| LlamaError::NotGguf { file: file.to_owned(), reason: "shorter than 4 bytes".into() })?;
+        if magic != b"GGUF" {
+            return Err(LlamaError::NotGguf {
+                file: file.to_owned(),
+                reason: format!("magic is {magic:?}, expected \"GGUF\""),
+            });
+        }
+        let version = r.u32("the version")?;
+        if !(2..=3).contains(&version) {
+            return Err(LlamaError::NotGguf {
+                file: file.to_owned(),
+                reason: format!("version {version}, expected 3"),
+            });
+        }
+        let n_tensors = r.len("the tensor count", 24)?;
+        let n_metadata = r.len("the metadata count", 13)?;
+        let mut metadata = BTreeMap::new();
+        for i in 0..n_metadata {
+            let key = r.string(&format!("metadata key {i}"))?;
+            let kind = r.u32(&format!("the type of {key}"))?;
+            let value = r.value(kind, &key)?;
+            metadata.insert(key, value);
+        }
+        let mut tensors = Vec::with_capacity(n_tensors);
+        for i in 0..n_tensors {
+            let name = r.string(&format!("tensor name {i}"))?;
+            let n_dims = r.u32(&format!("the rank of {name}"))? as usize;
+            if n_dims > 8 {
+                return Err(LlamaError::Malformed {
+                    file: file.to_owned(),
+                    reason: format!("{name} has rank {n_dims}"),
+                });
+            }
+            let dims = (0..n_dims).map(|_| r.u64(&format!("the dims of {name}"))).collect::<Result<Vec<_>>>()?;
+            let ggml_type = r.u32(&format!("the type of {name}"))?;
+            let offset = r.u64(&format!("the offset of {name}"))?;
+            tensors.push(TensorInfo { name, dims, ggml_type, offset });
+        }
+        let alignment = metadata.get("general.alignment").and_then(Value::as_u64).unwrap_or(32) as usize;
+        if alignment == 0 || !alignment.is_power_of_two() {
+            return Err(LlamaError::Malformed {
+                file: file.to_owned(),
+                reason: format!("general.alignment is {alignment}"),
+            });
+        }
+        let data_start = r.pos.next_multiple_of(alignment);
+        let gguf = Gguf { file: file.to_owned(), bytes, version, metadata, tensors, data_start };
+        for info in &gguf.tensors {
+            gguf.data(info)?;
+        }
+        Ok(gguf)
+    }
+
+    /// A metadata value, or an error naming the key.
+    pub fn get(&self, key: &str, expected: &str) -> Result<&Value> {
+        self.metadata.get(key).ok_or_else(|| LlamaError::MissingMetadata {
+            file: self.file.clone(),
+            key: key.to_owned(),
+            expected: expected.to_owned(),
+        })
+    }
+
+    pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| LlamaError::MissingTensor { file: self.file.clone(), tensor: name.to_owned() })
+    }
+
+    /// The type of a tensor, or the "unsupported type" error.
+    pub fn ggml_type(&self, info: &TensorInfo) -> Result<GgmlType> {
+        GgmlType::from_id(info.ggml_type).ok_or_else(|| LlamaError::UnsupportedType {
+            file: self.file.clone(),
+            tensor: info.name.clone(),
+            ggml_type: format!("id {}", info.ggml_type),
+        })
+    }
+
+    /// The raw bytes of a tensor, checked against its type, its size and the file's end.
+    fn data(&self, info: &TensorInfo) -> Result<&'a [u8]> {
+        let ty = self.ggml_type(info)?;
+        let (per_block, block_bytes) = ty.block();
+        let numel = info.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d as usize));
+        let malformed = |reason: String| LlamaError::Malformed { file: self.file.clone(), reason };
+        let numel = numel.ok_or_else(|| malformed(format!("{}: dims {:?} overflow", info.name, info.dims)))?;
+        if numel % per_block != 0 {
+            return Err(malformed(format!(
+                "{}: {numel} elements is not a whole number of {per_block}-element blocks",
+                info.name
+            )));
+        }
+        let len = numel / per_block * block_bytes;
+        let start = self.data_start.checked_add(info.offset as usize);
+        match start.and_then(|s| s.checked_add(len).map(|e| (s, e))) {
+            Some((s, e)) if e <= self.bytes.len() => Ok(&self.bytes[s..e]),
+            _ => Err(LlamaError::Truncated {
+                file: self.file.clone(),
+                what: format!("the data of {}", info.name),
+                len: self.bytes.len(),
+            }),
+        }
+    }
+
+    /// The tensor's values as f32, in GGUF's element order.
+    ///
+    /// # Formula
+    /// Q8_0: x = d·q; Q4_0: x = d·(q − 8); Q4_1: x = d·q + m, with d and m widened from f16 and
+    /// every step in f32 (as gguf-py computes it, unfused).
+    pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
+        let data = self.data(info)?;
+        let mut out = vec![0f32; info.numel()];
+        match self.ggml_type(info)? {
+            GgmlType::F32 => out
+                .iter_mut()
+                .zip(data.chunks_exact(4))
+                .for_each(|(o, b)| *o = f32::from_le_bytes(b.try_into().unwrap())),
+            GgmlType::F16 => out
+                .iter_mut()
+                .zip(data.chunks_exact(2))
+                .for_each(|(o, b)| *o = f16::from_le_bytes([b[0], b[1]]).to_f32()),
+            GgmlType::Bf16 => out
+                .iter_mut()
+                .zip(data.chunks_exact(2))
+                .for_each(|(o, b)| *o = bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+            GgmlType::Q8_0 => blocks(data, &mut out, |b: &BlockQ8_0, out| {
+                let d = b.d.to_f32();
+                for (o, &q) in out.iter_mut().zip(&b.qs) {
+                    *o = d * f32::from(q);
+                }
+            }),
+            GgmlType::Q4_0 => blocks(data, &mut out, |b: &BlockQ4_0, out| {
+                let d = b.d.to_f32();
+                split_nibbles(&b.qs, out, |q| d * (f32::from(q) - 8.0));
+            }),
+            GgmlType::Q4_1 => blocks(data, &mut out, |b: &BlockQ4_1, out| {
+                let (d, m) = (b.d.to_f32(), b.m.to_f32());
+                split_nibbles(&b.qs, out, |q| d * f32::from(q) + m);
+            }),
+        }
+        Ok(out)
+    }
+
+    /// The tensor as a Hugging Face Llama weight: its HF name, row-major shape and f32 values with
+    /// the q/k rope permutation undone. `None` for tensors outside the mapping.
+    pub fn hf_tensor(&self, info: &TensorInfo) -> Result<Option<(String, Vec<usize>, Vec<f32>)>> {
+        let Some((name, permute)) = hf_name(&info.name) else { return Ok(None) };
+        let mut values = self.dequantize(info)?;
+        let shape = info.shape();
+        let heads_key = match permute {
+            Permute::None => None,
+            Permute::Heads => Some("llama.attention.head_count"),
+            Permute::KvHeads => Some("llama.attention.head_count_kv"),
+        };
+        if let Some(key) = heads_key {
+            let heads = self.get(key, "needed to undo the q/k permutation")?.as_u64().unwrap_or(0) as usize;
+            if heads == 0 || shape.len() != 2 || shape[0] % (2 * heads) != 0 {
+                return Err(LlamaError::Malformed {
+                    file: self.file.clone(),
+                    reason: format!("{}: shape {shape:?} does not split into {heads} heads of rotary pairs", info.name),
+                });
+            }
+            values = unpermute_rows(&values, shape[0], shape[1], heads);
+        }
+        Ok(Some((name, shape, values)))
+    }
+}
+
+/// Runs `f` over every block in parallel, writing its elements.
+fn blocks<B: bytemuck::Pod + Sync>(data: &[u8], out: &mut [f32], f: impl Fn(&B, &mut [f32]) + Sync) {
+    let per_block = 32;
+    let owned: Vec<B>;
+    let blocks: &[B] = match bytemuck::try_cast_slice(data) {
+        Ok(blocks) => blocks,
+        Err(_) => {
+            owned = bytemuck::pod_collect_to_vec(data);
+            &owned
+        }
+    };
+    out.par_chunks_mut(per_block * 1024).zip(blocks.par_chunks(1024)).for_each(|(out, blocks)| {
+        for (out, block) in out.chunks_exact_mut(per_block).zip(blocks) {
+            f(block, out);
+        }
+    });
+}
+
+/// ggml's 4-bit order: element j in the low nibble of byte j, element j + 16 in its high nibble.
+fn split_nibbles(qs: &[u8; 16], out: &mut [f32], value: impl Fn(u8) -> f32) {
+    let (low, high) = out.split_at_mut(16);
+    for ((l, h), &q) in low.iter_mut().zip(high).zip(qs) {
+        *l = value(q & 0x0f);
+        *h = value(q >> 4);
+    }
+}
+
+/// Whether a tensor's rows must be un-permuted, and by which head count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Permute {
+    None,
+    Heads,
+    KvHeads,
+}
+
+/// llama.cpp's tensor names → transformers' (per-layer ones under `blk.N.`).
+const NAMES: &[(&str, &str, Permute)] = &[
+    ("token_embd.weight", "model.embed_tokens.weight", Permute::None),
+    ("output_norm.weight", "model.norm.weight", Permute::None),
+    ("output.weight", "lm_head.weight", Permute::None),
+    ("attn_norm.weight", "input_layernorm.weight", Permute::None),
+    ("attn_q.weight", "self_attn.q_proj.weight", Permute::Heads),
+    ("attn_k.weight", "self_attn.k_proj.weight", Permute::KvHeads),
+    ("attn_v.weight", "self_attn.v_proj.weight", Permute::None),
+    ("attn_output.weight", "self_attn.o_proj.weight", Permute::None),
+    ("ffn_norm.weight", "post_attention_layernorm.weight", Permute::None),
+    ("ffn_gate.weight", "mlp.gate_proj.weight", Permute::None),
+    ("ffn_up.weight", "mlp.up_proj.weight", Permute::None),
+    ("ffn_down.weight", "mlp.down_proj.weight", Permute::None),
+];
+
+/// The Hugging Face name of a llama.cpp tensor, and how to un-permute it.
+fn hf_name(gguf_name: &str) -> Option<(String, Permute)> {
+    if let Some(rest) = gguf_name.strip_prefix("blk.") {
+        let (layer, suffix) = rest.split_once('.')?;
+        let layer: usize = layer.parse().ok()?;
+        let &(_, hf, permute) = NAMES[3..].iter().find(|(g, _, _)| *g == suffix)?;
+        return Some((format!("model.layers.{layer}.{hf}"), permute));
+    }
+    NAMES[..3].iter().find(|(g, _, _)| *g == gguf_name).map(|&(_, hf, p)| (hf.to_owned(), p))
+}
+
+/// Undoes llama.cpp's rotary permutation of q/k rows, as transformers' GGUF loader does:
+/// `w.reshape(heads, dim, 2, cols).swapaxes(1, 2).reshape(rows, cols)` with dim = rows/heads/2.
+///
+/// # Formula
+/// new row h·2d + a·d + b ← old row h·2d + 2b + a (a ∈ {0, 1}, b < d).
+fn unpermute_rows(w: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+    let dim = rows / heads / 2;
+    let mut out = vec![0f32; w.len()];
+    for h in 0..heads {
+        for a in 0..2 {
+            for b in 0..dim {
+                let new = h * 2 * dim + a * dim + b;
+                let old = h * 2 * dim + 2 * b + a;
+                out[new * cols..(new + 1) * cols].copy_from_slice(&w[old * cols..(old + 1) * cols]);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,12 @@
+//! Llama-family checkpoints for quantbound.
+//!
+//! Today: the [`gguf`] reader (GGUF v3 metadata and tensors, dequantization of F32, F16, BF16,
+//! Q8_0, Q4_0 and Q4_1, llama.cpp → Hugging Face names with the q/k rope permutation undone as
+//! transformers does) and the embedded [`sample`] model's location. The Burn model generic over
+//! `B: Backend` is the next step of this crate.
+
+mod error;
+pub mod gguf;
+pub mod sample;
+
+pub use error::{LlamaError, Result};
