@@ -151,6 +151,14 @@ impl TensorInfo {
     }
 }
 
+/// A tensor as a Hugging Face Llama weight: name, row-major shape, f32 values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HfTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
 /// A parsed GGUF file over borrowed bytes (typically a memory map).
 pub struct Gguf<'a> {
     file: String,
@@ -337,7 +345,7 @@ impl<'a> Gguf<'a> {
         let numel = info.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d as usize));
         let malformed = |reason: String| LlamaError::Malformed { file: self.file.clone(), reason };
         let numel = numel.ok_or_else(|| malformed(format!("{}: dims {:?} overflow", info.name, info.dims)))?;
-        if numel % per_block != 0 {
+        if !numel.is_multiple_of(per_block) {
             return Err(malformed(format!(
                 "{}: {numel} elements is not a whole number of {per_block}-element blocks",
                 info.name
@@ -396,7 +404,7 @@ impl<'a> Gguf<'a> {
 
     /// The tensor as a Hugging Face Llama weight: its HF name, row-major shape and f32 values with
     /// the q/k rope permutation undone. `None` for tensors outside the mapping.
-    pub fn hf_tensor(&self, info: &TensorInfo) -> Result<Option<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn hf_tensor(&self, info: &TensorInfo) -> Result<Option<HfTensor>> {
         let Some((name, permute)) = hf_name(&info.name) else { return Ok(None) };
         let mut values = self.dequantize(info)?;
         let shape = info.shape();
@@ -407,7 +415,7 @@ impl<'a> Gguf<'a> {
         };
         if let Some(key) = heads_key {
             let heads = self.get(key, "needed to undo the q/k permutation")?.as_u64().unwrap_or(0) as usize;
-            if heads == 0 || shape.len() != 2 || shape[0] % (2 * heads) != 0 {
+            if heads == 0 || shape.len() != 2 || !shape[0].is_multiple_of(2 * heads) {
                 return Err(LlamaError::Malformed {
                     file: self.file.clone(),
                     reason: format!("{}: shape {shape:?} does not split into {heads} heads of rotary pairs", info.name),
@@ -415,7 +423,7 @@ impl<'a> Gguf<'a> {
             }
             values = unpermute_rows(&values, shape[0], shape[1], heads);
         }
-        Ok(Some((name, shape, values)))
+        Ok(Some(HfTensor { name, shape, values }))
     }
 }
 

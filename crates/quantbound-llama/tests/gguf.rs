@@ -2,7 +2,7 @@
 //! model against transformers' dequantized weights (sha256 per tensor, tests/data/smollm2).
 
 use half::f16;
-use quantbound_llama::gguf::{Gguf, Value};
+use quantbound_llama::gguf::{Gguf, HfTensor, Value};
 use quantbound_llama::LlamaError;
 use sha2::{Digest, Sha256};
 
@@ -120,7 +120,7 @@ fn undoes_the_rotary_permutation() {
     let rows: Vec<u8> = (0..8).flat_map(|r| (r as f32).to_le_bytes()).collect();
     let bytes = gguf(&[("llama.attention.head_count", Value::U32(2))], &[("blk.3.attn_q.weight", &[1, 8], 0, rows)]);
     let g = Gguf::parse(&bytes, "q.gguf").unwrap();
-    let (name, shape, values) = g.hf_tensor(g.tensor("blk.3.attn_q.weight").unwrap()).unwrap().unwrap();
+    let HfTensor { name, shape, values } = g.hf_tensor(g.tensor("blk.3.attn_q.weight").unwrap()).unwrap().unwrap();
     assert_eq!(name, "model.layers.3.self_attn.q_proj.weight");
     assert_eq!(shape, vec![8, 1]);
     assert_eq!(values, vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0]);
@@ -153,7 +153,8 @@ fn sample_weights_equal_transformers() {
     assert_eq!(g.tensors.len(), 272);
     assert_eq!(expected.len(), 272);
     for info in &g.tensors {
-        let (name, shape, values) = g.hf_tensor(info).unwrap().unwrap_or_else(|| panic!("{} is not mapped", info.name));
+        let HfTensor { name, shape, values } =
+            g.hf_tensor(info).unwrap().unwrap_or_else(|| panic!("{} is not mapped", info.name));
         let entry = &expected[&name];
         let expected_shape: Vec<usize> =
             entry["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
