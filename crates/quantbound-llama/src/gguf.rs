@@ -456,7 +456,7 @@ fn split_nibbles(qs: &[u8; 16], out: &mut [f32], value: impl Fn(u8) -> f32) {
 
 /// Whether a tensor's rows must be un-permuted, and by which head count.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Permute {
+pub(crate) enum Permute {
     None,
     Heads,
     KvHeads,
@@ -479,7 +479,7 @@ const NAMES: &[(&str, &str, Permute)] = &[
 ];
 
 /// The Hugging Face name of a llama.cpp tensor, and how to un-permute it.
-fn hf_name(gguf_name: &str) -> Option<(String, Permute)> {
+pub(crate) fn hf_name(gguf_name: &str) -> Option<(String, Permute)> {
     if let Some(rest) = gguf_name.strip_prefix("blk.") {
         let (layer, suffix) = rest.split_once('.')?;
         let layer: usize = layer.parse().ok()?;

@@ -5,8 +5,10 @@
 //! transformers does) and the embedded [`sample`] model's location. The Burn model generic over
 //! `B: Backend` is the next step of this crate.
 
+pub mod config;
 mod error;
 pub mod gguf;
 pub mod sample;
+pub mod weights;
 
 pub use error::{LlamaError, Result};

@@ -1,0 +1,199 @@
+//! Where the model's weights come from: a Hugging Face folder (one safetensors file or shards
+//! with `model.safetensors.index.json`) or a llama.cpp GGUF, behind one [`WeightSource`], with
+//! every tensor checked against the shape the config implies.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use safetensors::tensor::Metadata;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::LlamaConfig;
+use crate::error::{LlamaError, Result};
+use crate::gguf::Gguf;
+
+/// A tensor on the host, as f32, with the dtype it had in the checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+    /// The checkpoint's dtype: "F32", "F16", "BF16", or a GGML type for GGUF.
+    pub source_dtype: String,
+}
+
+/// Anything that yields named weights.
+pub trait WeightSource {
+    /// Loads `name`, which must have `shape`.
+    fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor>;
+}
+
+/// Every weight a Llama of `config` needs, by Hugging Face name, with its shape
+/// (`[out_features, in_features]` for linears, as PyTorch stores them).
+pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (config.hidden_size, config.intermediate_size, config.vocab_size);
+    let (q, kv) = (config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim);
+    let mut out = vec![("model.embed_tokens.weight".to_owned(), vec![v, h])];
+    for layer in 0..config.num_layers {
+        let p = format!("model.layers.{layer}");
+        out.extend([
+            (format!("{p}.input_layernorm.weight"), vec![h]),
+            (format!("{p}.self_attn.q_proj.weight"), vec![q, h]),
+            (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.o_proj.weight"), vec![h, q]),
+            (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+            (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
+            (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
+            (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+        ]);
+    }
+    out.push(("model.norm.weight".to_owned(), vec![h]));
+    if !config.tie_word_embeddings {
+        out.push(("lm_head.weight".to_owned(), vec![v, h]));
+    }
+    out
+}
+
+/// One memory-mapped safetensors file and its parsed header.
+struct Shard {
+    path: PathBuf,
+    map: Mmap,
+    metadata: Metadata,
+    data_start: usize,
+}
+
+/// A Hugging Face model folder's safetensors weights.
+pub struct SafetensorsFolder {
+    shards: Vec<Shard>,
+    /// Tensor name → index into `shards`.
+    index: HashMap<String, usize>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LlamaError + '_ {
+    move |source| LlamaError::Io { file: path.display().to_string(), source }
+}
+
+impl SafetensorsFolder {
+    /// Opens `model.safetensors`, or the shards `model.safetensors.index.json` lists.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let single = dir.join("model.safetensors");
+        let index_path = dir.join("model.safetensors.index.json");
+        let files: Vec<PathBuf> = if single.is_file() {
+            vec![single]
+        } else if index_path.is_file() {
+            let text = std::fs::read_to_string(&index_path).map_err(io(&index_path))?;
+            let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| LlamaError::Config {
+                file: index_path.display().to_string(),
+                key: "model.safetensors.index.json".into(),
+                reason: e.to_string(),
+            })?;
+            let map = index["weight_map"].as_object().ok_or_else(|| LlamaError::Config {
+                file: index_path.display().to_string(),
+                key: "weight_map".into(),
+                reason: "missing or not an object".into(),
+            })?;
+            let mut files: Vec<PathBuf> = map.values().filter_map(|f| f.as_str()).map(|f| dir.join(f)).collect();
+            files.sort();
+            files.dedup();
+            files
+        } else {
+            return Err(LlamaError::Io {
+                file: dir.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no model.safetensors or model.safetensors.index.json",
+                ),
+            });
+        };
+        let mut shards = Vec::new();
+        let mut index = HashMap::new();
+        for path in files {
+            let file = std::fs::File::open(&path).map_err(io(&path))?;
+            // SAFETY: a read-only mapping; checkpoints are not rewritten while a model loads.
+            let map = unsafe { Mmap::map(&file) }.map_err(io(&path))?;
+            let (header_len, metadata) = SafeTensors::read_metadata(&map).map_err(|e| LlamaError::Tensor {
+                file: path.display().to_string(),
+                tensor: "(header)".into(),
+                reason: format!("not a readable safetensors file: {e}"),
+            })?;
+            if metadata.data_len() + 8 + header_len > map.len() {
+                return Err(LlamaError::Truncated {
+                    file: path.display().to_string(),
+                    what: "the tensor data".into(),
+                    len: map.len(),
+                });
+            }
+            for name in metadata.tensors().keys() {
+                index.insert(name.clone(), shards.len());
+            }
+            shards.push(Shard { path, map, metadata, data_start: 8 + header_len });
+        }
+        Ok(SafetensorsFolder { shards, index })
+    }
+}
+
+impl WeightSource for SafetensorsFolder {
+    fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
+        let Some(&i) = self.index.get(name) else {
+            let file = self.shards.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(LlamaError::MissingTensor { file, tensor: name.to_owned() });
+        };
+        let shard = &self.shards[i];
+        let file = shard.path.display().to_string();
+        let info = shard.metadata.info(name).expect("indexed from this shard");
+        let bad = |reason: String| LlamaError::Tensor { file: file.clone(), tensor: name.to_owned(), reason };
+        if info.shape != shape {
+            return Err(bad(format!("shape {:?}, expected {shape:?}", info.shape)));
+        }
+        let (start, end) = info.data_offsets;
+        let bytes = &shard.map[shard.data_start + start..shard.data_start + end];
+        let values: Vec<f32> = match info.dtype {
+            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            other => return Err(bad(format!("dtype {other:?} is not supported (expected F32, F16 or BF16)"))),
+        };
+        Ok(HostTensor { shape: shape.to_vec(), values, source_dtype: format!("{:?}", info.dtype) })
+    }
+}
+
+/// A GGUF's tensors under their Hugging Face names.
+pub struct GgufWeights<'a> {
+    gguf: &'a Gguf<'a>,
+    file: String,
+    /// Hugging Face name → index into the GGUF's tensors.
+    index: HashMap<String, usize>,
+}
+
+impl<'a> GgufWeights<'a> {
+    pub fn new(gguf: &'a Gguf<'a>, file: &str) -> Self {
+        let index = gguf
+            .tensors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| crate::gguf::hf_name(&t.name).map(|(name, _)| (name, i)))
+            .collect();
+        GgufWeights { gguf, file: file.to_owned(), index }
+    }
+}
+
+impl WeightSource for GgufWeights<'_> {
+    fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
+        let &i = self
+            .index
+            .get(name)
+            .ok_or_else(|| LlamaError::MissingTensor { file: self.file.clone(), tensor: name.to_owned() })?;
+        let info = &self.gguf.tensors[i];
+        let tensor = self.gguf.hf_tensor(info)?.expect("indexed because it maps");
+        if tensor.shape != shape {
+            return Err(LlamaError::Tensor {
+                file: self.file.clone(),
+                tensor: format!("{name} ({})", info.name),
+                reason: format!("shape {:?}, expected {shape:?}", tensor.shape),
+            });
+        }
+        let ggml_type = self.gguf.ggml_type(info)?;
+        Ok(HostTensor { shape: tensor.shape, values: tensor.values, source_dtype: format!("{ggml_type:?}") })
+    }
+}
