@@ -108,7 +108,7 @@ impl Rope {
                 let scaled = if wavelen > low_wavelen { f / factor } else { f };
                 let smooth = (context / wavelen - low) / (high - low);
                 let blended = (1.0 - smooth) * scaled / factor + smooth * scaled;
-                if !(wavelen < high_wavelen) && !(wavelen > low_wavelen) {
+                if (high_wavelen..=low_wavelen).contains(&wavelen) {
                     blended
                 } else {
                     scaled
@@ -275,13 +275,13 @@ impl LlamaConfig {
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return error(key, "must be positive".into());
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return error(
                 "num_key_value_heads",
                 format!("{} does not divide num_attention_heads {}", self.num_kv_heads, self.num_heads),
             );
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return error("head_dim", format!("{} is odd; rotary embeddings need pairs", self.head_dim));
         }
         if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps.is_finite()) {
