@@ -8,6 +8,7 @@
 pub mod config;
 mod error;
 pub mod gguf;
+pub mod model;
 pub mod sample;
 pub mod weights;
 

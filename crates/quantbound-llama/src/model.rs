@@ -1,0 +1,248 @@
+//! The Llama model on Burn, generic over `B: Backend`: embeddings → N × (RMSNorm → GQA attention
+//! with RoPE → residual → RMSNorm → SwiGLU MLP → residual) → RMSNorm → lm_head. It follows
+//! transformers' `LlamaForCausalLM` with eager attention, in f32.
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+use crate::config::LlamaConfig;
+use crate::error::Result;
+use crate::weights::{expected_tensors, HostTensor, WeightSource};
+
+/// A bias-free linear layer, `y = x·Wᵀ`, keeping Wᵀ (`[in, out]`).
+#[derive(Clone, Debug)]
+pub struct Linear<B: Backend> {
+    weight_t: Tensor<B, 2>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// From a PyTorch-layout weight `[out_features, in_features]`.
+    pub fn from_weight(weight: Tensor<B, 2>) -> Self {
+        Linear { weight_t: weight.transpose() }
+    }
+
+    /// # Shapes
+    /// - x: [batch, seq, in] → [batch, seq, out]
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, seq, input] = x.dims();
+        let out = self.weight_t.dims()[1];
+        x.reshape([batch * seq, input]).matmul(self.weight_t.clone()).reshape([batch, seq, out])
+    }
+}
+
+/// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
+#[derive(Clone, Debug)]
+struct RmsNorm<B: Backend> {
+    weight: Tensor<B, 1>,
+    eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    /// # Shapes
+    /// - x: [batch, seq, hidden]
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let variance = (x.clone() * x.clone()).mean_dim(2); // [batch, seq, 1]
+        let normed = x * variance.add_scalar(self.eps).sqrt().recip();
+        normed * self.weight.clone().unsqueeze::<3>()
+    }
+}
+
+/// cos and sin of the rotary angles for positions 0..max_len, `[max_len, head_dim]` each, the
+/// frequencies duplicated as transformers does (pairs are (i, i + head_dim/2)).
+#[derive(Clone, Debug)]
+struct Rope<B: Backend> {
+    cos: Tensor<B, 2>,
+    sin: Tensor<B, 2>,
+}
+
+impl<B: Backend> Rope<B> {
+    fn new(inv_freq: &[f32], max_len: usize, device: &B::Device) -> Self {
+        let head_dim = 2 * inv_freq.len();
+        let mut cos = Vec::with_capacity(max_len * head_dim);
+        let mut sin = Vec::with_capacity(max_len * head_dim);
+        for p in 0..max_len {
+            for _ in 0..2 {
+                for &f in inv_freq {
+                    let angle = p as f32 * f;
+                    cos.push(angle.cos());
+                    sin.push(angle.sin());
+                }
+            }
+        }
+        let make = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [max_len, head_dim]), device);
+        Rope { cos: make(cos), sin: make(sin) }
+    }
+
+    /// Rotates `x` by the angles of positions 0..seq.
+    ///
+    /// # Shapes
+    /// - x: [batch, heads, seq, head_dim]
+    fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, seq, head_dim] = x.dims();
+        let cos = self.cos.clone().slice([0..seq, 0..head_dim]).unsqueeze::<4>();
+        let sin = self.sin.clone().slice([0..seq, 0..head_dim]).unsqueeze::<4>();
+        let half = head_dim / 2;
+        let first = x.clone().narrow(3, 0, half);
+        let second = x.clone().narrow(3, half, half);
+        let rotated = Tensor::cat(vec![second.neg(), first], 3); // rotate_half
+        x * cos + rotated * sin
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Attention<B: Backend> {
+    q: Linear<B>,
+    k: Linear<B>,
+    v: Linear<B>,
+    o: Linear<B>,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// # Shapes
+    /// - x: [batch, seq, hidden]; mask: [batch, 1, seq, seq], true where attention is blocked
+    fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>, mask: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+        let [batch, seq, _] = x.dims();
+        let split = |t: Tensor<B, 3>, heads: usize| {
+            // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
+            t.reshape([batch, seq, heads, self.head_dim]).swap_dims(1, 2)
+        };
+        let q = rope.apply(split(self.q.forward(x.clone()), self.heads));
+        let k = rope.apply(split(self.k.forward(x.clone()), self.kv_heads));
+        let v = split(self.v.forward(x), self.kv_heads);
+        // GQA: query head h reads kv head h / (heads / kv_heads).
+        let repeat = |t: Tensor<B, 4>| {
+            let n_rep = self.heads / self.kv_heads;
+            t.unsqueeze_dim::<5>(2).expand([batch, self.kv_heads, n_rep, seq, self.head_dim]).reshape([
+                batch,
+                self.heads,
+                seq,
+                self.head_dim,
+            ])
+        };
+        let (k, v) = (repeat(k), repeat(v));
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((self.head_dim as f64).powf(-0.5));
+        let weights = softmax(scores.mask_fill(mask, f32::MIN), 3);
+        let out = weights.matmul(v).swap_dims(1, 2).reshape([batch, seq, self.heads * self.head_dim]);
+        self.o.forward(out)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Mlp<B: Backend> {
+    gate: Linear<B>,
+    up: Linear<B>,
+    down: Linear<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.down.forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Block<B: Backend> {
+    input_norm: RmsNorm<B>,
+    attention: Attention<B>,
+    post_norm: RmsNorm<B>,
+    mlp: Mlp<B>,
+}
+
+/// A Llama causal language model.
+#[derive(Clone, Debug)]
+pub struct Llama<B: Backend> {
+    pub config: LlamaConfig,
+    embed: Tensor<B, 2>,
+    blocks: Vec<Block<B>>,
+    norm: RmsNorm<B>,
+    lm_head: Linear<B>,
+    rope: Rope<B>,
+}
+
+/// Which weights to hand to a transform before they go to the device.
+pub fn is_decoder_linear(name: &str) -> bool {
+    name.starts_with("model.layers.") && name.ends_with("_proj.weight")
+}
+
+impl<B: Backend> Llama<B> {
+    /// Loads every weight the config needs from `source`, passing each through `transform`
+    /// (the identity for a dense model; e.g. quantize-then-dequantize for the decoder linears).
+    /// RoPE tables cover `max_len` positions.
+    pub fn load(
+        config: &LlamaConfig,
+        source: &dyn WeightSource,
+        max_len: usize,
+        device: &B::Device,
+        transform: &dyn Fn(&str, HostTensor) -> Result<HostTensor>,
+    ) -> Result<Self> {
+        let mut tensors = std::collections::HashMap::new();
+        for (name, shape) in expected_tensors(config) {
+            let host = transform(&name, source.load(&name, &shape)?)?;
+            tensors.insert(name, host);
+        }
+        let mut take = |name: &str| {
+            let t = tensors.remove(name).expect("every expected tensor was loaded");
+            TensorData::new(t.values, t.shape)
+        };
+        let matrix = |data: TensorData| Tensor::<B, 2>::from_data(data, device);
+        let vector = |data: TensorData| Tensor::<B, 1>::from_data(data, device);
+        let norm = |data| RmsNorm { weight: vector(data), eps: config.rms_norm_eps };
+        let embed = matrix(take("model.embed_tokens.weight"));
+        let blocks = (0..config.num_layers)
+            .map(|l| {
+                let p = format!("model.layers.{l}");
+                let linear = |t: TensorData| Linear::from_weight(matrix(t));
+                Block {
+                    input_norm: norm(take(&format!("{p}.input_layernorm.weight"))),
+                    attention: Attention {
+                        q: linear(take(&format!("{p}.self_attn.q_proj.weight"))),
+                        k: linear(take(&format!("{p}.self_attn.k_proj.weight"))),
+                        v: linear(take(&format!("{p}.self_attn.v_proj.weight"))),
+                        o: linear(take(&format!("{p}.self_attn.o_proj.weight"))),
+                        heads: config.num_heads,
+                        kv_heads: config.num_kv_heads,
+                        head_dim: config.head_dim,
+                    },
+                    post_norm: norm(take(&format!("{p}.post_attention_layernorm.weight"))),
+                    mlp: Mlp {
+                        gate: linear(take(&format!("{p}.mlp.gate_proj.weight"))),
+                        up: linear(take(&format!("{p}.mlp.up_proj.weight"))),
+                        down: linear(take(&format!("{p}.mlp.down_proj.weight"))),
+                    },
+                }
+            })
+            .collect();
+        let final_norm = norm(take("model.norm.weight"));
+        let lm_head = if config.tie_word_embeddings {
+            Linear::from_weight(embed.clone())
+        } else {
+            Linear::from_weight(matrix(take("lm_head.weight")))
+        };
+        let rope = Rope::new(&config.rope.inv_freq(config.head_dim), max_len, device);
+        Ok(Llama { config: config.clone(), embed, blocks, norm: final_norm, lm_head, rope })
+    }
+
+    /// Logits for a right-padded batch.
+    ///
+    /// # Shapes
+    /// - input_ids, attention_mask: [batch, seq] (mask 1 for real tokens) → [batch, seq, vocab]
+    pub fn forward(&self, input_ids: Tensor<B, 2, Int>, attention_mask: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [batch, seq] = input_ids.dims();
+        let device = input_ids.device();
+        // Blocked: keys after the query (causal) or padding keys.
+        // tril_mask marks what lies outside the lower triangle: the keys after each query.
+        let causal = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &device).unsqueeze::<4>();
+        let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
+        let mask = causal.expand([batch, 1, seq, seq]).bool_or(padding.expand([batch, 1, seq, seq]));
+        let mut x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
+        for block in &self.blocks {
+            let h = x.clone() + block.attention.forward(block.input_norm.forward(x), &self.rope, mask.clone());
+            x = h.clone() + block.mlp.forward(block.post_norm.forward(h));
+        }
+        self.lm_head.forward(self.norm.forward(x))
+    }
+}

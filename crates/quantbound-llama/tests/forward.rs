@@ -1,0 +1,97 @@
+//! The Burn forward pass on ndarray against transformers' logits (tests/data/tiny_llama): dense,
+//! and with the decoder linears replaced by bnb NF4, NF4 + double quant and FP4 dequantization.
+#![cfg(feature = "ndarray")]
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::NdArray;
+use burn::tensor::{Int, Tensor, TensorData};
+use quantbound_codebook::{Blocksize, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound_llama::config::LlamaConfig;
+use quantbound_llama::model::{is_decoder_linear, Llama};
+use quantbound_llama::weights::{HostTensor, SafetensorsFolder};
+use safetensors::SafeTensors;
+
+/// The fixture README's suggested tolerance for an f32 forward: |Δlogit| ≤ 1e-4.
+const LOGIT_TOLERANCE: f32 = 1e-4;
+
+fn tiny(variant: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_llama").join(variant)
+}
+
+fn ints(st: &SafeTensors<'_>, name: &str) -> (Vec<i64>, Vec<usize>) {
+    let view = st.tensor(name).unwrap();
+    (view.data().chunks(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(), view.shape().to_vec())
+}
+
+fn floats(st: &SafeTensors<'_>, name: &str) -> Vec<f32> {
+    st.tensor(name).unwrap().data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// Replaces each decoder linear by its quantize → dequantize round trip.
+fn quantized(options: QuantizeOptions) -> impl Fn(&str, HostTensor) -> quantbound_llama::Result<HostTensor> {
+    move |name, t| {
+        if !is_decoder_linear(name) {
+            return Ok(t);
+        }
+        let q = Quantized4bit::quantize(name, FloatSlice::F32(&t.values), &t.shape, &options).unwrap();
+        Ok(HostTensor { values: q.dequantize().to_f32_vec(), ..t })
+    }
+}
+
+#[test]
+fn logits_match_transformers() {
+    let device = Default::default();
+    let variants: [(&str, Option<QuantizeOptions>); 4] = [
+        ("logits", None),
+        ("logits_nf4", Some(QuantizeOptions::new(QuantType::Nf4.codebook()))),
+        (
+            "logits_nf4_dq",
+            Some(QuantizeOptions {
+                codebook: QuantType::Nf4.codebook(),
+                blocksize: Blocksize::DEFAULT,
+                double_quant: true,
+            }),
+        ),
+        ("logits_fp4", Some(QuantizeOptions::new(QuantType::Fp4.codebook()))),
+    ];
+    for model in ["tied_gqa", "llama32_rope", "sharded"] {
+        let dir = tiny(model);
+        let config_path = dir.join("config.json");
+        let config =
+            LlamaConfig::from_json(&std::fs::read_to_string(&config_path).unwrap(), &config_path.display().to_string())
+                .unwrap();
+        let weights = SafetensorsFolder::open(&dir).unwrap();
+        let reference_bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+        let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
+        let (ids, shape) = ints(&reference, "input_ids");
+        let (mask, _) = ints(&reference, "attention_mask");
+        let (batch, seq) = (shape[0], shape[1]);
+        for (key, options) in &variants {
+            let transform: Box<dyn Fn(&str, HostTensor) -> quantbound_llama::Result<HostTensor>> = match options {
+                None => Box::new(|_, t| Ok(t)),
+                Some(options) => Box::new(quantized(options.clone())),
+            };
+            let llama = Llama::<NdArray>::load(&config, &weights, seq, &device, &*transform).unwrap();
+            let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
+            let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
+            let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
+            let expected = floats(&reference, key);
+            let vocab = config.vocab_size;
+            let mut worst = 0f32;
+            for b in 0..batch {
+                for t in 0..seq {
+                    if mask[b * seq + t] == 0 {
+                        continue; // only real positions are comparable
+                    }
+                    let at = (b * seq + t) * vocab;
+                    for v in 0..vocab {
+                        worst = worst.max((logits[at + v] - expected[at + v]).abs());
+                    }
+                }
+            }
+            eprintln!("{model} {key}: max |Δlogit| {worst:.2e}");
+            assert!(worst <= LOGIT_TOLERANCE, "{model} {key}: max |Δlogit| {worst}");
+        }
+    }
+}
