@@ -163,7 +163,10 @@ pub struct Llama<B: Backend> {
     rope: Rope<B>,
 }
 
-/// Which weights to hand to a transform before they go to the device.
+/// A change applied to each weight on the host before it goes to the device (by name).
+pub type WeightTransform<'a> = dyn Fn(&str, HostTensor) -> Result<HostTensor> + 'a;
+
+/// The weights bnb quantizes: the decoder linears (q, k, v, o, gate, up, down).
 pub fn is_decoder_linear(name: &str) -> bool {
     name.starts_with("model.layers.") && name.ends_with("_proj.weight")
 }
@@ -177,7 +180,7 @@ impl<B: Backend> Llama<B> {
         source: &dyn WeightSource,
         max_len: usize,
         device: &B::Device,
-        transform: &dyn Fn(&str, HostTensor) -> Result<HostTensor>,
+        transform: &WeightTransform<'_>,
     ) -> Result<Self> {
         let mut tensors = std::collections::HashMap::new();
         for (name, shape) in expected_tensors(config) {

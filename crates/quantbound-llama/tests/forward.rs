@@ -8,7 +8,7 @@ use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
 use quantbound_codebook::{Blocksize, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
 use quantbound_llama::config::LlamaConfig;
-use quantbound_llama::model::{is_decoder_linear, Llama};
+use quantbound_llama::model::{is_decoder_linear, Llama, WeightTransform};
 use quantbound_llama::weights::{HostTensor, SafetensorsFolder};
 use safetensors::SafeTensors;
 
@@ -68,7 +68,7 @@ fn logits_match_transformers() {
         let (mask, _) = ints(&reference, "attention_mask");
         let (batch, seq) = (shape[0], shape[1]);
         for (key, options) in &variants {
-            let transform: Box<dyn Fn(&str, HostTensor) -> quantbound_llama::Result<HostTensor>> = match options {
+            let transform: Box<WeightTransform<'_>> = match options {
                 None => Box::new(|_, t| Ok(t)),
                 Some(options) => Box::new(quantized(options.clone())),
             };
@@ -93,5 +93,67 @@ fn logits_match_transformers() {
             eprintln!("{model} {key}: max |Δlogit| {worst:.2e}");
             assert!(worst <= LOGIT_TOLERANCE, "{model} {key}: max |Δlogit| {worst}");
         }
+    }
+}
+
+/// SmolLM2-135M from the sample GGUF: last-position logits and next-token log-probabilities of
+/// three prompts against transformers' (fixture tolerances 2e-3 and 1e-3), dense and 4-bit.
+/// Needs `cargo xtask fetch-sample` (CI runs it); skipped, saying so, without it.
+#[test]
+fn sample_model_matches_transformers() {
+    let Ok(path) = quantbound_llama::sample::find() else {
+        eprintln!("SKIPPED sample_model_matches_transformers: run `cargo xtask fetch-sample`");
+        return;
+    };
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY: read-only mapping of a file nothing writes during the test.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let name = path.display().to_string();
+    let gguf = quantbound_llama::gguf::Gguf::parse(&bytes, &name).unwrap();
+    let config = LlamaConfig::from_gguf(&gguf, &name).unwrap();
+    let weights = quantbound_llama::weights::GgufWeights::new(&gguf, &name);
+    let reference_bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2/reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
+    let (ids, shape) = ints(&reference, "input_ids");
+    let (mask, _) = ints(&reference, "attention_mask");
+    let (last, _) = ints(&reference, "last_index");
+    let (batch, seq, vocab) = (shape[0], shape[1], config.vocab_size);
+    let device = Default::default();
+    for (suffix, options) in [
+        ("", None),
+        ("_nf4", Some(QuantizeOptions::new(QuantType::Nf4.codebook()))),
+        ("_fp4", Some(QuantizeOptions::new(QuantType::Fp4.codebook()))),
+    ] {
+        let transform: Box<WeightTransform<'_>> = match options {
+            None => Box::new(|_, t| Ok(t)),
+            Some(options) => Box::new(quantized(options)),
+        };
+        let llama = Llama::<NdArray>::load(&config, &weights, seq, &device, &*transform).unwrap();
+        let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
+        let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
+        let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
+        let expected_last = floats(&reference, &format!("last_logits{suffix}"));
+        let expected_logprob = floats(&reference, &format!("next_token_logprob{suffix}"));
+        let (mut worst_logit, mut worst_logprob) = (0f32, 0f64);
+        for b in 0..batch {
+            let row = &logits[(b * seq + last[b] as usize) * vocab..][..vocab];
+            for (ours, theirs) in row.iter().zip(&expected_last[b * vocab..(b + 1) * vocab]) {
+                worst_logit = worst_logit.max((ours - theirs).abs());
+            }
+            for t in 0..seq - 1 {
+                if mask[b * seq + t + 1] == 0 {
+                    continue;
+                }
+                let row = &logits[(b * seq + t) * vocab..][..vocab];
+                let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v.into()));
+                let log_sum = row.iter().map(|&v| (f64::from(v) - max).exp()).sum::<f64>().ln() + max;
+                let logprob = f64::from(row[ids[b * seq + t + 1] as usize]) - log_sum;
+                worst_logprob = worst_logprob.max((logprob - f64::from(expected_logprob[b * (seq - 1) + t])).abs());
+            }
+        }
+        eprintln!("SmolLM2{suffix}: max |Δ last logit| {worst_logit:.2e}, max |Δ log-prob| {worst_logprob:.2e}");
+        assert!(worst_logit <= 2e-3, "SmolLM2{suffix}: last logits off by {worst_logit}");
+        assert!(worst_logprob <= 1e-3, "SmolLM2{suffix}: log-probs off by {worst_logprob}");
     }
 }
