@@ -10,6 +10,7 @@ mod error;
 pub mod gguf;
 pub mod model;
 pub mod sample;
+pub mod tokenizer;
 pub mod weights;
 
 pub use error::{LlamaError, Result};
