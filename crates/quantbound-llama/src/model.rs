@@ -48,45 +48,66 @@ impl<B: Backend> RmsNorm<B> {
     }
 }
 
-/// cos and sin of the rotary angles for positions 0..max_len, `[max_len, head_dim]` each, the
-/// frequencies duplicated as transformers does (pairs are (i, i + head_dim/2)).
+/// Rotary embeddings: the inverse frequencies, and the cos/sin tables built for the positions
+/// each forward needs (pairs are (i, i + head_dim/2), as transformers' `rotate_half`).
 #[derive(Clone, Debug)]
-struct Rope<B: Backend> {
-    cos: Tensor<B, 2>,
-    sin: Tensor<B, 2>,
+struct Rope {
+    inv_freq: Vec<f32>,
 }
 
-impl<B: Backend> Rope<B> {
-    fn new(inv_freq: &[f32], max_len: usize, device: &B::Device) -> Self {
-        let head_dim = 2 * inv_freq.len();
-        let mut cos = Vec::with_capacity(max_len * head_dim);
-        let mut sin = Vec::with_capacity(max_len * head_dim);
-        for p in 0..max_len {
+impl Rope {
+    /// cos and sin of positions start..start + len, `[len, head_dim]` each, in f32.
+    fn tables<B: Backend>(&self, start: usize, len: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let head_dim = 2 * self.inv_freq.len();
+        let mut cos = Vec::with_capacity(len * head_dim);
+        let mut sin = Vec::with_capacity(len * head_dim);
+        for p in start..start + len {
             for _ in 0..2 {
-                for &f in inv_freq {
+                for &f in &self.inv_freq {
                     let angle = p as f32 * f;
                     cos.push(angle.cos());
                     sin.push(angle.sin());
                 }
             }
         }
-        let make = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [max_len, head_dim]), device);
-        Rope { cos: make(cos), sin: make(sin) }
+        let make = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [len, head_dim]), device);
+        (make(cos), make(sin))
+    }
+}
+
+/// Rotates `x` by the angles in `cos`/`sin` (`[seq, head_dim]`).
+///
+/// # Shapes
+/// - x: [batch, heads, seq, head_dim]
+fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
+    let head_dim = x.dims()[3];
+    let half = head_dim / 2;
+    let first = x.clone().narrow(3, 0, half);
+    let second = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![second.neg(), first], 3); // rotate_half
+    x * cos.clone().unsqueeze::<4>() + rotated * sin.clone().unsqueeze::<4>()
+}
+
+/// Keys and values of earlier positions, per layer, before the GQA repeat.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache<B: Backend> {
+    /// Per layer: [batch, kv_heads, cached, head_dim] each.
+    layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    len: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new() -> Self {
+        KvCache { layers: Vec::new(), len: 0 }
     }
 
-    /// Rotates `x` by the angles of positions 0..seq.
-    ///
-    /// # Shapes
-    /// - x: [batch, heads, seq, head_dim]
-    fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, seq, head_dim] = x.dims();
-        let cos = self.cos.clone().slice([0..seq, 0..head_dim]).unsqueeze::<4>();
-        let sin = self.sin.clone().slice([0..seq, 0..head_dim]).unsqueeze::<4>();
-        let half = head_dim / 2;
-        let first = x.clone().narrow(3, 0, half);
-        let second = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![second.neg(), first], 3); // rotate_half
-        x * cos + rotated * sin
+    /// Positions cached so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -103,23 +124,38 @@ struct Attention<B: Backend> {
 
 impl<B: Backend> Attention<B> {
     /// # Shapes
-    /// - x: [batch, seq, hidden]; mask: [batch, 1, seq, seq], true where attention is blocked
-    fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>, mask: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+    /// - x: [batch, seq, hidden]; cos/sin: [seq, head_dim];
+    /// - mask: [batch, 1, seq, cached + seq], true where attention is blocked
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        (cos, sin): (&Tensor<B, 2>, &Tensor<B, 2>),
+        mask: Tensor<B, 4, Bool>,
+        cache: Option<&mut Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let split = |t: Tensor<B, 3>, heads: usize| {
             // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
             t.reshape([batch, seq, heads, self.head_dim]).swap_dims(1, 2)
         };
-        let q = rope.apply(split(self.q.forward(x.clone()), self.heads));
-        let k = rope.apply(split(self.k.forward(x.clone()), self.kv_heads));
-        let v = split(self.v.forward(x), self.kv_heads);
+        let q = apply_rope(split(self.q.forward(x.clone()), self.heads), cos, sin);
+        let mut k = apply_rope(split(self.k.forward(x.clone()), self.kv_heads), cos, sin);
+        let mut v = split(self.v.forward(x), self.kv_heads);
+        if let Some(cache) = cache {
+            if let Some((past_k, past_v)) = cache.take() {
+                k = Tensor::cat(vec![past_k, k], 2);
+                v = Tensor::cat(vec![past_v, v], 2);
+            }
+            *cache = Some((k.clone(), v.clone()));
+        }
+        let keys = k.dims()[2];
         // GQA: query head h reads kv head h / (heads / kv_heads).
         let repeat = |t: Tensor<B, 4>| {
             let n_rep = self.heads / self.kv_heads;
-            t.unsqueeze_dim::<5>(2).expand([batch, self.kv_heads, n_rep, seq, self.head_dim]).reshape([
+            t.unsqueeze_dim::<5>(2).expand([batch, self.kv_heads, n_rep, keys, self.head_dim]).reshape([
                 batch,
                 self.heads,
-                seq,
+                keys,
                 self.head_dim,
             ])
         };
@@ -160,7 +196,7 @@ pub struct Llama<B: Backend> {
     blocks: Vec<Block<B>>,
     norm: RmsNorm<B>,
     lm_head: Linear<B>,
-    rope: Rope<B>,
+    rope: Rope,
 }
 
 /// A change applied to each weight on the host before it goes to the device (by name).
@@ -174,11 +210,9 @@ pub fn is_decoder_linear(name: &str) -> bool {
 impl<B: Backend> Llama<B> {
     /// Loads every weight the config needs from `source`, passing each through `transform`
     /// (the identity for a dense model; e.g. quantize-then-dequantize for the decoder linears).
-    /// RoPE tables cover `max_len` positions.
     pub fn load(
         config: &LlamaConfig,
         source: &dyn WeightSource,
-        max_len: usize,
         device: &B::Device,
         transform: &WeightTransform<'_>,
     ) -> Result<Self> {
@@ -225,7 +259,7 @@ impl<B: Backend> Llama<B> {
         } else {
             Linear::from_weight(matrix(take("lm_head.weight")))
         };
-        let rope = Rope::new(&config.rope.inv_freq(config.head_dim), max_len, device);
+        let rope = Rope { inv_freq: config.rope.inv_freq(config.head_dim) };
         Ok(Llama { config: config.clone(), embed, blocks, norm: final_norm, lm_head, rope })
     }
 
@@ -236,16 +270,78 @@ impl<B: Backend> Llama<B> {
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, attention_mask: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
-        // Blocked: keys after the query (causal) or padding keys.
-        // tril_mask marks what lies outside the lower triangle: the keys after each query.
+        // Blocked: keys after the query (causal) or padding keys. tril_mask marks what lies
+        // outside the lower triangle: the keys after each query.
         let causal = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &device).unsqueeze::<4>();
         let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
         let mask = causal.expand([batch, 1, seq, seq]).bool_or(padding.expand([batch, 1, seq, seq]));
+        self.run(input_ids, mask, None)
+    }
+
+    /// Logits for `input_ids` following the `cache.len()` positions already in `cache` (batch 1,
+    /// no padding), appending their keys and values to it.
+    ///
+    /// # Shapes
+    /// - input_ids: [1, seq] → [1, seq, vocab]
+    pub fn forward_cached(&self, input_ids: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+        let [batch, seq] = input_ids.dims();
+        let past = cache.len;
+        // Query i sits at position past + i and may read keys 0..=past + i.
+        let blocked: Vec<bool> = (0..seq).flat_map(|i| (0..past + seq).map(move |j| j > past + i)).collect();
+        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [seq, past + seq]), &input_ids.device())
+            .unsqueeze::<4>()
+            .expand([batch, 1, seq, past + seq]);
+        let logits = self.run(input_ids, mask, Some(cache));
+        cache.len += seq;
+        logits
+    }
+
+    /// The decoder stack from `cache.len()` (0 without a cache).
+    fn run(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        mask: Tensor<B, 4, Bool>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let seq = input_ids.dims()[1];
+        let start = cache.as_ref().map_or(0, |c| c.len);
+        let (cos, sin) = self.rope.tables::<B>(start, seq, &input_ids.device());
+        if let Some(cache) = cache.as_deref_mut() {
+            cache.layers.resize(self.blocks.len(), None);
+        }
         let mut x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
-        for block in &self.blocks {
-            let h = x.clone() + block.attention.forward(block.input_norm.forward(x), &self.rope, mask.clone());
+        for (l, block) in self.blocks.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
+            let attention =
+                block.attention.forward(block.input_norm.forward(x.clone()), (&cos, &sin), mask.clone(), layer_cache);
+            let h = x + attention;
             x = h.clone() + block.mlp.forward(block.post_norm.forward(h));
         }
         self.lm_head.forward(self.norm.forward(x))
+    }
+
+    /// Greedy decoding with the KV cache: up to `max_new_tokens` argmax tokens after `prompt`,
+    /// stopping after any of `eos`.
+    pub fn generate_greedy(&self, prompt: &[u32], max_new_tokens: usize, eos: &[u32], device: &B::Device) -> Vec<u32> {
+        let mut cache = KvCache::new();
+        let ids = |ids: Vec<i64>| {
+            let len = ids.len();
+            Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, len]), device)
+        };
+        let mut next = ids(prompt.iter().map(|&t| i64::from(t)).collect());
+        let mut out = Vec::new();
+        for _ in 0..max_new_tokens {
+            let logits = self.forward_cached(next, &mut cache);
+            let [_, seq, vocab] = logits.dims();
+            let last = logits.slice([0..1, seq - 1..seq, 0..vocab]).reshape([1, vocab]);
+            let token: Vec<i64> = last.argmax(1).into_data().convert::<i64>().to_vec().expect("argmax gives integers");
+            let token = token[0] as u32;
+            out.push(token);
+            if eos.contains(&token) {
+                break;
+            }
+            next = ids(vec![i64::from(token)]);
+        }
+        out
     }
 }

@@ -72,7 +72,7 @@ fn logits_match_transformers() {
                 None => Box::new(|_, t| Ok(t)),
                 Some(options) => Box::new(quantized(options.clone())),
             };
-            let llama = Llama::<NdArray>::load(&config, &weights, seq, &device, &*transform).unwrap();
+            let llama = Llama::<NdArray>::load(&config, &weights, &device, &*transform).unwrap();
             let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
             let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
             let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
@@ -129,7 +129,7 @@ fn sample_model_matches_transformers() {
             None => Box::new(|_, t| Ok(t)),
             Some(options) => Box::new(quantized(options)),
         };
-        let llama = Llama::<NdArray>::load(&config, &weights, seq, &device, &*transform).unwrap();
+        let llama = Llama::<NdArray>::load(&config, &weights, &device, &*transform).unwrap();
         let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
         let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
         let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
@@ -155,5 +155,73 @@ fn sample_model_matches_transformers() {
         eprintln!("SmolLM2{suffix}: max |Δ last logit| {worst_logit:.2e}, max |Δ log-prob| {worst_logprob:.2e}");
         assert!(worst_logit <= 2e-3, "SmolLM2{suffix}: last logits off by {worst_logit}");
         assert!(worst_logprob <= 1e-3, "SmolLM2{suffix}: log-probs off by {worst_logprob}");
+    }
+}
+
+/// Greedy generation with the KV cache reproduces transformers' `generate` (tied_gqa/greedy.json:
+/// 16 tokens after "The river"), and the cached logits equal a full forward's.
+#[test]
+fn greedy_generation_matches_transformers() {
+    let dir = tiny("tied_gqa");
+    let config_path = dir.join("config.json");
+    let config = LlamaConfig::from_json(&std::fs::read_to_string(&config_path).unwrap(), "config.json").unwrap();
+    let weights = SafetensorsFolder::open(&dir).unwrap();
+    let device = Default::default();
+    let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+    let greedy: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("greedy.json")).unwrap()).unwrap();
+    let list = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect()
+    };
+    let prompt = list(&greedy["prompt_ids"]);
+    let expected = list(&greedy["generated_ids"]);
+    assert_eq!(llama.generate_greedy(&prompt, expected.len(), &config.eos_token_ids, &device), expected);
+
+    // The step logits the fixture recorded equal ours from the cache, and a full forward's.
+    let reference_bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
+    let step_logits = floats(&reference, "greedy_step_logits");
+    let all: Vec<i64> = prompt.iter().chain(&expected).map(|&t| i64::from(t)).collect();
+    let n = all.len() - 1; // the last token is never fed back
+    let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(all[..n].to_vec(), [1, n]), &device);
+    let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; n], [1, n]), &device);
+    let full: Vec<f32> = llama.forward(input, mask).into_data().to_vec().unwrap();
+    let vocab = config.vocab_size;
+    let mut worst = 0f32;
+    for step in 0..expected.len() {
+        let at = (prompt.len() - 1 + step) * vocab;
+        for v in 0..vocab {
+            worst = worst.max((full[at + v] - step_logits[step * vocab + v]).abs());
+        }
+    }
+    assert!(worst <= LOGIT_TOLERANCE, "step logits off by {worst}");
+}
+
+/// SmolLM2's two greedy generations of 24 tokens (smollm2/greedy.json). Needs the sample.
+#[test]
+fn sample_greedy_generation_matches_transformers() {
+    let Ok(path) = quantbound_llama::sample::find() else {
+        eprintln!("SKIPPED sample_greedy_generation_matches_transformers: run `cargo xtask fetch-sample`");
+        return;
+    };
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY: read-only mapping of a file nothing writes during the test.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let name = path.display().to_string();
+    let gguf = quantbound_llama::gguf::Gguf::parse(&bytes, &name).unwrap();
+    let config = LlamaConfig::from_gguf(&gguf, &name).unwrap();
+    let weights = quantbound_llama::weights::GgufWeights::new(&gguf, &name);
+    let device = Default::default();
+    let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+    let greedy: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2/greedy.json")).unwrap(),
+    )
+    .unwrap();
+    let list = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect()
+    };
+    for result in greedy["results"].as_array().unwrap() {
+        let expected = list(&result["generated_ids"]);
+        let ours = llama.generate_greedy(&list(&result["prompt_ids"]), expected.len(), &[2], &device);
+        assert_eq!(ours, expected, "{}", result["prompt"]);
     }
 }
