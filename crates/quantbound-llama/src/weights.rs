@@ -1,6 +1,6 @@
 //! Where the model's weights come from: a Hugging Face folder (one safetensors file or shards
-//! with `model.safetensors.index.json`) or a llama.cpp GGUF, behind one [`WeightSource`], with
-//! every tensor checked against the shape the config implies.
+//! with `model.safetensors.index.json`, dense or bnb-4bit) or a llama.cpp GGUF, behind one
+//! [`WeightSource`], with every tensor checked against the shape the config implies.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -133,6 +133,30 @@ impl SafetensorsFolder {
     }
 }
 
+impl SafetensorsFolder {
+    /// A bnb-4bit weight (packed nibbles with its quant state beside it), dequantized with
+    /// quantbound-codebook's bit-exact flat-block formula; `None` for a plain tensor.
+    fn load_bnb(&self, shard: &Shard, name: &str, shape: &[usize]) -> Result<Option<HostTensor>> {
+        let file = shard.path.display().to_string();
+        let st = SafeTensors::deserialize(&shard.map).map_err(|e| LlamaError::Tensor {
+            file: file.clone(),
+            tensor: name.to_owned(),
+            reason: format!("not a readable safetensors file: {e}"),
+        })?;
+        let Some(quant_type) = quantbound_codebook::hf::bnb_quant_type(&st, name) else { return Ok(None) };
+        let bad = |reason: String| LlamaError::Tensor { file: file.clone(), tensor: name.to_owned(), reason };
+        let q = quantbound_codebook::hf::from_safetensors(&st, name, &file).map_err(|e| bad(e.to_string()))?;
+        if q.state.shape != shape {
+            return Err(bad(format!("quant_state shape {:?}, expected {shape:?}", q.state.shape)));
+        }
+        Ok(Some(HostTensor {
+            shape: shape.to_vec(),
+            values: q.dequantize().to_f32_vec(),
+            source_dtype: format!("bnb {quant_type} ({})", q.state.dtype.bnb_name()),
+        }))
+    }
+}
+
 impl WeightSource for SafetensorsFolder {
     fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
         let Some(&i) = self.index.get(name) else {
@@ -142,6 +166,11 @@ impl WeightSource for SafetensorsFolder {
         let shard = &self.shards[i];
         let file = shard.path.display().to_string();
         let info = shard.metadata.info(name).expect("indexed from this shard");
+        if info.dtype == Dtype::U8 {
+            if let Some(tensor) = self.load_bnb(shard, name, shape)? {
+                return Ok(tensor);
+            }
+        }
         let bad = |reason: String| LlamaError::Tensor { file: file.clone(), tensor: name.to_owned(), reason };
         if info.shape != shape {
             return Err(bad(format!("shape {:?}, expected {shape:?}", info.shape)));

@@ -225,3 +225,26 @@ fn sample_greedy_generation_matches_transformers() {
         assert_eq!(ours, expected, "{}", result["prompt"]);
     }
 }
+
+/// transformers' own bnb-4bit checkpoint (NF4, double quant; from the codebook crate's golden
+/// data) gives exactly the logits of the fp32 original with its decoder linears quantized by us.
+#[test]
+fn bnb_checkpoint_equals_the_original_quantized_by_us() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../quantbound-codebook/tests/data/bnb4bit");
+    let device = Default::default();
+    let logits = |dir: &Path, transform: &WeightTransform<'_>| -> Vec<f32> {
+        let config_path = dir.join("config.json");
+        let config = LlamaConfig::from_json(&std::fs::read_to_string(&config_path).unwrap(), "config.json").unwrap();
+        let weights = SafetensorsFolder::open(dir).unwrap();
+        let llama = Llama::<NdArray>::load(&config, &weights, &device, transform).unwrap();
+        let ids: Vec<i64> = vec![1, 5, 9, 17, 33, 2, 40, 63, 0, 12];
+        let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids, [1, 10]), &device);
+        let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; 10], [1, 10]), &device);
+        llama.forward(input, mask).into_data().to_vec().unwrap()
+    };
+    let options =
+        QuantizeOptions { codebook: QuantType::Nf4.codebook(), blocksize: Blocksize::DEFAULT, double_quant: true };
+    let ours = logits(&golden.join("tiny_llama_fp32"), &quantized(options));
+    let theirs = logits(&golden.join("tiny_llama_bnb4bit_nf4_dq"), &|_, t| Ok(t));
+    assert_eq!(ours, theirs);
+}
