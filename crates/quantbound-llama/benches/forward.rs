@@ -5,10 +5,7 @@
 use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quantbound_llama::config::LlamaConfig;
-use quantbound_llama::gguf::Gguf;
 use quantbound_llama::model::Llama;
-use quantbound_llama::weights::GgufWeights;
 
 const BATCH: usize = 8;
 const SEQ: usize = 128;
@@ -18,15 +15,9 @@ fn forward(c: &mut Criterion) {
         eprintln!("skipped: the sample model is missing; run `cargo xtask fetch-sample`");
         return;
     };
-    let file = std::fs::File::open(&path).unwrap();
-    // SAFETY: read-only mapping of a file nothing writes during the bench.
-    let bytes = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-    let name = path.display().to_string();
-    let gguf = Gguf::parse(&bytes, &name).unwrap();
-    let config = LlamaConfig::from_gguf(&gguf, &name).unwrap();
-    let weights = GgufWeights::new(&gguf, &name);
     let device = Default::default();
-    let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+    let llama = Llama::<NdArray>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
+    let config = &llama.config;
     // Token ids spread over the vocabulary; speed does not depend on them.
     let ids: Vec<i64> = (0..BATCH * SEQ).map(|i| ((i * 7919) % config.vocab_size) as i64).collect();
     let mut group = c.benchmark_group("forward_smollm2_prefill_8x128");
@@ -34,7 +25,8 @@ fn forward(c: &mut Criterion) {
     group.bench_function("dense_f32_ndarray", |b| {
         b.iter(|| {
             let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [BATCH, SEQ]), &device);
-            let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; BATCH * SEQ], [BATCH, SEQ]), &device);
+            let mask =
+                Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; BATCH * SEQ], [BATCH, SEQ]), &device);
             llama.forward(input, mask).into_data()
         })
     });

@@ -263,6 +263,29 @@ impl<B: Backend> Llama<B> {
         Ok(Llama { config: config.clone(), embed, blocks, norm: final_norm, lm_head, rope })
     }
 
+    /// A Hugging Face model folder: `config.json` and its safetensors weights (dense or bnb-4bit).
+    pub fn from_folder(dir: &std::path::Path, device: &B::Device, transform: &WeightTransform<'_>) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| crate::LlamaError::Io { file: path.display().to_string(), source })?;
+        let config = LlamaConfig::from_json(&text, &path.display().to_string())?;
+        Self::load(&config, &crate::weights::SafetensorsFolder::open(dir)?, device, transform)
+    }
+
+    /// A llama.cpp GGUF file: configuration from its metadata, weights dequantized to f32 with
+    /// Hugging Face names and layout. The file is memory-mapped only while loading.
+    pub fn from_gguf_file(path: &std::path::Path, device: &B::Device, transform: &WeightTransform<'_>) -> Result<Self> {
+        let name = path.display().to_string();
+        let io = |source| crate::LlamaError::Io { file: name.clone(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: a read-only mapping, dropped before returning; checkpoints are not rewritten
+        // while a model loads.
+        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let gguf = crate::gguf::Gguf::parse(&bytes, &name)?;
+        let config = LlamaConfig::from_gguf(&gguf, &name)?;
+        Self::load(&config, &crate::weights::GgufWeights::new(&gguf, &name), device, transform)
+    }
+
     /// Logits for a right-padded batch.
     ///
     /// # Shapes

@@ -105,20 +105,13 @@ fn sample_model_matches_transformers() {
         eprintln!("SKIPPED sample_model_matches_transformers: run `cargo xtask fetch-sample`");
         return;
     };
-    let file = std::fs::File::open(&path).unwrap();
-    // SAFETY: read-only mapping of a file nothing writes during the test.
-    let bytes = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-    let name = path.display().to_string();
-    let gguf = quantbound_llama::gguf::Gguf::parse(&bytes, &name).unwrap();
-    let config = LlamaConfig::from_gguf(&gguf, &name).unwrap();
-    let weights = quantbound_llama::weights::GgufWeights::new(&gguf, &name);
     let reference_bytes =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2/reference.safetensors")).unwrap();
     let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
     let (ids, shape) = ints(&reference, "input_ids");
     let (mask, _) = ints(&reference, "attention_mask");
     let (last, _) = ints(&reference, "last_index");
-    let (batch, seq, vocab) = (shape[0], shape[1], config.vocab_size);
+    let (batch, seq) = (shape[0], shape[1]);
     let device = Default::default();
     for (suffix, options) in [
         ("", None),
@@ -129,7 +122,8 @@ fn sample_model_matches_transformers() {
             None => Box::new(|_, t| Ok(t)),
             Some(options) => Box::new(quantized(options)),
         };
-        let llama = Llama::<NdArray>::load(&config, &weights, &device, &*transform).unwrap();
+        let llama = Llama::<NdArray>::from_gguf_file(&path, &device, &*transform).unwrap();
+        let vocab = llama.config.vocab_size;
         let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
         let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
         let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
@@ -163,11 +157,9 @@ fn sample_model_matches_transformers() {
 #[test]
 fn greedy_generation_matches_transformers() {
     let dir = tiny("tied_gqa");
-    let config_path = dir.join("config.json");
-    let config = LlamaConfig::from_json(&std::fs::read_to_string(&config_path).unwrap(), "config.json").unwrap();
-    let weights = SafetensorsFolder::open(&dir).unwrap();
     let device = Default::default();
-    let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+    let llama = Llama::<NdArray>::from_folder(&dir, &device, &|_, t| Ok(t)).unwrap();
+    let config = llama.config.clone();
     let greedy: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("greedy.json")).unwrap()).unwrap();
     let list = |v: &serde_json::Value| -> Vec<u32> {
         v.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect()
@@ -203,15 +195,8 @@ fn sample_greedy_generation_matches_transformers() {
         eprintln!("SKIPPED sample_greedy_generation_matches_transformers: run `cargo xtask fetch-sample`");
         return;
     };
-    let file = std::fs::File::open(&path).unwrap();
-    // SAFETY: read-only mapping of a file nothing writes during the test.
-    let bytes = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-    let name = path.display().to_string();
-    let gguf = quantbound_llama::gguf::Gguf::parse(&bytes, &name).unwrap();
-    let config = LlamaConfig::from_gguf(&gguf, &name).unwrap();
-    let weights = quantbound_llama::weights::GgufWeights::new(&gguf, &name);
     let device = Default::default();
-    let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+    let llama = Llama::<NdArray>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
     let greedy: serde_json::Value = serde_json::from_slice(
         &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2/greedy.json")).unwrap(),
     )
@@ -233,10 +218,7 @@ fn bnb_checkpoint_equals_the_original_quantized_by_us() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../quantbound-codebook/tests/data/bnb4bit");
     let device = Default::default();
     let logits = |dir: &Path, transform: &WeightTransform<'_>| -> Vec<f32> {
-        let config_path = dir.join("config.json");
-        let config = LlamaConfig::from_json(&std::fs::read_to_string(&config_path).unwrap(), "config.json").unwrap();
-        let weights = SafetensorsFolder::open(dir).unwrap();
-        let llama = Llama::<NdArray>::load(&config, &weights, &device, transform).unwrap();
+        let llama = Llama::<NdArray>::from_folder(dir, &device, transform).unwrap();
         let ids: Vec<i64> = vec![1, 5, 9, 17, 33, 2, 40, 63, 0, 12];
         let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids, [1, 10]), &device);
         let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; 10], [1, 10]), &device);
