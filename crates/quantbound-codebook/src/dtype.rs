@@ -103,7 +103,7 @@ impl FloatSlice<'_> {
         match self {
             FloatSlice::F32(s) => out.copy_from_slice(&s[range]),
             FloatSlice::F16(s) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&s[range], out),
-            FloatSlice::Bf16(s) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&s[range], out),
+            FloatSlice::Bf16(s) => crate::simd::bf16_to_f32(&s[range], out),
         }
     }
 

@@ -51,11 +51,7 @@ pub(crate) fn quantize_blocks(
                 let end = (start + absmax.len() * bs).min(input.len());
                 let x: &[f32] = match input {
                     FloatSlice::F32(s) => &s[start..end],
-                    FloatSlice::Bf16(s) => {
-                        simd::bf16_to_f32(&s[start..end], &mut buffer[..end - start]);
-                        &buffer[..end - start]
-                    }
-                    FloatSlice::F16(_) => {
+                    _ => {
                         input.copy_to_f32(start..end, &mut buffer[..end - start]);
                         &buffer[..end - start]
                     }
