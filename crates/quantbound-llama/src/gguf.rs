@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use half::{bf16, f16};
+use half::f16;
+use quantbound_codebook::{FloatDtype, FloatVec};
 use rayon::prelude::*;
 
 use crate::error::{LlamaError, Result};
@@ -370,20 +371,12 @@ impl<'a> Gguf<'a> {
     /// every step in f32 (as gguf-py computes it, unfused).
     pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
         let data = self.data(info)?;
+        let float = |dtype| FloatVec::from_le_bytes(dtype, data).expect("size checked by data()").to_f32_vec();
         let mut out = vec![0f32; info.numel()];
         match self.ggml_type(info)? {
-            GgmlType::F32 => out
-                .iter_mut()
-                .zip(data.chunks_exact(4))
-                .for_each(|(o, b)| *o = f32::from_le_bytes(b.try_into().unwrap())),
-            GgmlType::F16 => out
-                .iter_mut()
-                .zip(data.chunks_exact(2))
-                .for_each(|(o, b)| *o = f16::from_le_bytes([b[0], b[1]]).to_f32()),
-            GgmlType::Bf16 => out
-                .iter_mut()
-                .zip(data.chunks_exact(2))
-                .for_each(|(o, b)| *o = bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+            GgmlType::F32 => return Ok(float(FloatDtype::F32)),
+            GgmlType::F16 => return Ok(float(FloatDtype::F16)),
+            GgmlType::Bf16 => return Ok(float(FloatDtype::Bf16)),
             GgmlType::Q8_0 => blocks(data, &mut out, |b: &BlockQ8_0, out| {
                 let d = b.d.to_f32();
                 for (o, &q) in out.iter_mut().zip(&b.qs) {

@@ -9,6 +9,8 @@ use memmap2::Mmap;
 use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
+use quantbound_codebook::{FloatDtype, FloatVec};
+
 use crate::config::LlamaConfig;
 use crate::error::{LlamaError, Result};
 use crate::gguf::Gguf;
@@ -177,12 +179,9 @@ impl WeightSource for SafetensorsFolder {
         }
         let (start, end) = info.data_offsets;
         let bytes = &shard.map[shard.data_start + start..shard.data_start + end];
-        let values: Vec<f32> = match info.dtype {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            other => return Err(bad(format!("dtype {other:?} is not supported (expected F32, F16 or BF16)"))),
-        };
+        let dtype = FloatDtype::from_safetensors(info.dtype)
+            .ok_or_else(|| bad(format!("dtype {:?} is not supported (expected F32, F16 or BF16)", info.dtype)))?;
+        let values = FloatVec::from_le_bytes(dtype, bytes).expect("safetensors checked the byte count").to_f32_vec();
         Ok(HostTensor { shape: shape.to_vec(), values, source_dtype: format!("{:?}", info.dtype) })
     }
 }
