@@ -3,6 +3,7 @@
 //! lower bound.
 
 use crate::error::{Result, TheoryError};
+use crate::histogram::Histogram;
 
 /// A discrete source: values and their probabilities (a histogram's bin centres and masses).
 #[derive(Clone, Debug, PartialEq)]
@@ -14,23 +15,11 @@ pub struct DiscreteSource {
 impl DiscreteSource {
     /// The histogram of `x` in `bins` equal bins over [min, max], as a source on the bin centres.
     pub fn histogram(x: &[f32], bins: usize) -> Result<Self> {
-        let (lo, hi) =
-            x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())));
-        if x.is_empty() || bins == 0 || !(lo.is_finite() && hi.is_finite()) || hi <= lo {
-            return Err(TheoryError::DegenerateSample {
-                what: "histogram".into(),
-                reason: "need finite, non-constant values and at least one bin".into(),
-            });
-        }
-        let width = (hi - lo) / bins as f64;
-        let mut counts = vec![0f64; bins];
-        for &v in x {
-            counts[(((f64::from(v) - lo) / width) as usize).min(bins - 1)] += 1.0;
-        }
+        let histogram = Histogram::equal_width(x, bins, "histogram")?;
         let n = x.len() as f64;
         Ok(DiscreteSource {
-            values: (0..bins).map(|k| lo + (k as f64 + 0.5) * width).collect(),
-            probabilities: counts.iter().map(|c| c / n).collect(),
+            values: (0..bins).map(|k| histogram.centre(k)).collect(),
+            probabilities: histogram.counts.iter().map(|&c| c as f64 / n).collect(),
         })
     }
 
