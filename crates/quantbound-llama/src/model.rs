@@ -8,28 +8,9 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
 use crate::error::Result;
+use crate::linear::Linear;
 use crate::weights::{expected_tensors, HostTensor, WeightSource};
-
-/// A bias-free linear layer, `y = x·Wᵀ`, keeping Wᵀ (`[in, out]`).
-#[derive(Clone, Debug)]
-pub struct Linear<B: Backend> {
-    weight_t: Tensor<B, 2>,
-}
-
-impl<B: Backend> Linear<B> {
-    /// From a PyTorch-layout weight `[out_features, in_features]`.
-    pub fn from_weight(weight: Tensor<B, 2>) -> Self {
-        Linear { weight_t: weight.transpose() }
-    }
-
-    /// # Shapes
-    /// - x: [batch, seq, in] → [batch, seq, out]
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [batch, seq, input] = x.dims();
-        let out = self.weight_t.dims()[1];
-        x.reshape([batch * seq, input]).matmul(self.weight_t.clone()).reshape([batch, seq, out])
-    }
-}
+use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
 
 /// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
 #[derive(Clone, Debug)]
@@ -188,6 +169,22 @@ struct Block<B: Backend> {
     mlp: Mlp<B>,
 }
 
+impl<B: Backend> Block<B> {
+    /// The seven decoder linears, with their checkpoint names relative to the layer.
+    fn linears_mut(&mut self) -> [(&'static str, &mut Linear<B>); 7] {
+        let (a, m) = (&mut self.attention, &mut self.mlp);
+        [
+            ("self_attn.q_proj", &mut a.q),
+            ("self_attn.k_proj", &mut a.k),
+            ("self_attn.v_proj", &mut a.v),
+            ("self_attn.o_proj", &mut a.o),
+            ("mlp.gate_proj", &mut m.gate),
+            ("mlp.up_proj", &mut m.up),
+            ("mlp.down_proj", &mut m.down),
+        ]
+    }
+}
+
 /// A Llama causal language model.
 #[derive(Clone, Debug)]
 pub struct Llama<B: Backend> {
@@ -216,13 +213,23 @@ impl<B: Backend> Llama<B> {
         device: &B::Device,
         transform: &WeightTransform<'_>,
     ) -> Result<Self> {
+        // Decoder linears a bnb-4bit checkpoint stores quantized stay 4-bit; the rest is dense.
         let mut tensors = std::collections::HashMap::new();
+        let mut quantized = std::collections::HashMap::new();
         for (name, shape) in expected_tensors(config) {
+            if is_decoder_linear(&name) {
+                if let Some(q) = source.load_4bit(&name, &shape)? {
+                    quantized.insert(name.clone(), Linear::quantized(&q, &name, device)?);
+                    continue;
+                }
+            }
             let host = transform(&name, source.load(&name, &shape)?)?;
             tensors.insert(name, host);
         }
-        let mut take = |name: &str| {
-            let t = tensors.remove(name).expect("every expected tensor was loaded");
+        // Shared by the closures below, which each take tensors out.
+        let (tensors, quantized) = (std::cell::RefCell::new(tensors), std::cell::RefCell::new(quantized));
+        let take = |name: &str| {
+            let t = tensors.borrow_mut().remove(name).expect("every expected tensor was loaded");
             TensorData::new(t.values, t.shape)
         };
         let matrix = |data: TensorData| Tensor::<B, 2>::from_data(data, device);
@@ -232,35 +239,90 @@ impl<B: Backend> Llama<B> {
         let blocks = (0..config.num_layers)
             .map(|l| {
                 let p = format!("model.layers.{l}");
-                let linear = |t: TensorData| Linear::from_weight(matrix(t));
+                let linear = |name: &str| {
+                    let name = format!("{p}.{name}.weight");
+                    let loaded = quantized.borrow_mut().remove(&name);
+                    loaded.unwrap_or_else(|| Linear::dense(matrix(take(&name))))
+                };
                 Block {
                     input_norm: norm(take(&format!("{p}.input_layernorm.weight"))),
                     attention: Attention {
-                        q: linear(take(&format!("{p}.self_attn.q_proj.weight"))),
-                        k: linear(take(&format!("{p}.self_attn.k_proj.weight"))),
-                        v: linear(take(&format!("{p}.self_attn.v_proj.weight"))),
-                        o: linear(take(&format!("{p}.self_attn.o_proj.weight"))),
+                        q: linear("self_attn.q_proj"),
+                        k: linear("self_attn.k_proj"),
+                        v: linear("self_attn.v_proj"),
+                        o: linear("self_attn.o_proj"),
                         heads: config.num_heads,
                         kv_heads: config.num_kv_heads,
                         head_dim: config.head_dim,
                     },
                     post_norm: norm(take(&format!("{p}.post_attention_layernorm.weight"))),
                     mlp: Mlp {
-                        gate: linear(take(&format!("{p}.mlp.gate_proj.weight"))),
-                        up: linear(take(&format!("{p}.mlp.up_proj.weight"))),
-                        down: linear(take(&format!("{p}.mlp.down_proj.weight"))),
+                        gate: linear("mlp.gate_proj"),
+                        up: linear("mlp.up_proj"),
+                        down: linear("mlp.down_proj"),
                     },
                 }
             })
             .collect();
         let final_norm = norm(take("model.norm.weight"));
         let lm_head = if config.tie_word_embeddings {
-            Linear::from_weight(embed.clone())
+            Linear::dense(embed.clone())
         } else {
-            Linear::from_weight(matrix(take("lm_head.weight")))
+            Linear::dense(matrix(take("lm_head.weight")))
         };
         let rope = Rope { inv_freq: config.rope.inv_freq(config.head_dim) };
         Ok(Llama { config: config.clone(), embed, blocks, norm: final_norm, lm_head, rope })
+    }
+
+    /// The decoder linears (q, k, v, o, gate, up, down of every layer, in that order) with their
+    /// checkpoint weight names, e.g. `model.layers.8.mlp.down_proj.weight`.
+    pub fn linears(&self) -> Vec<(String, &Linear<B>)> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(l, b)| {
+                let (a, m) = (&b.attention, &b.mlp);
+                [
+                    ("self_attn.q_proj", &a.q),
+                    ("self_attn.k_proj", &a.k),
+                    ("self_attn.v_proj", &a.v),
+                    ("self_attn.o_proj", &a.o),
+                    ("mlp.gate_proj", &m.gate),
+                    ("mlp.up_proj", &m.up),
+                    ("mlp.down_proj", &m.down),
+                ]
+                .map(|(name, linear)| (format!("model.layers.{l}.{name}.weight"), linear))
+            })
+            .collect()
+    }
+
+    /// A copy of the model with each decoder linear replaced by `replace(name, linear)`, in the
+    /// order of [`Llama::linears`]. Embeddings, norms and lm_head are shared, untouched.
+    pub fn map_linears(&self, mut replace: impl FnMut(&str, &Linear<B>) -> Result<Linear<B>>) -> Result<Self> {
+        let mut model = self.clone();
+        for (l, block) in model.blocks.iter_mut().enumerate() {
+            for (name, linear) in block.linears_mut() {
+                *linear = replace(&format!("model.layers.{l}.{name}.weight"), linear)?;
+            }
+        }
+        Ok(model)
+    }
+
+    /// The model with exactly the layers bnb quantizes (the decoder linears) held in 4 bits with
+    /// `options`, quantized bit-exactly as bnb does from the weights this model uses.
+    pub fn quantize(&self, options: &QuantizeOptions) -> Result<Self> {
+        self.map_linears(|name, linear| {
+            let [out, input] = linear.shape();
+            let weight = linear.weight();
+            let device = weight.device();
+            let weight = weight.into_data().to_vec::<f32>().map_err(|e| crate::LlamaError::Tensor {
+                file: "model".into(),
+                tensor: name.into(),
+                reason: format!("cannot read the weight back from the device: {e:?}"),
+            })?;
+            let q = Quantized4bit::quantize(name, FloatSlice::F32(&weight), &[out, input], options)?;
+            Linear::quantized(&q, name, &device)
+        })
     }
 
     /// A Hugging Face model folder: `config.json` and its safetensors weights (dense or bnb-4bit).

@@ -9,7 +9,7 @@ use memmap2::Mmap;
 use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
-use quantbound_codebook::{FloatDtype, FloatVec};
+use quantbound_codebook::{FloatDtype, FloatVec, Quantized4bit};
 
 use crate::config::LlamaConfig;
 use crate::error::{LlamaError, Result};
@@ -28,6 +28,13 @@ pub struct HostTensor {
 pub trait WeightSource {
     /// Loads `name`, which must have `shape`.
     fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor>;
+
+    /// `name`'s bnb 4-bit state where the checkpoint stores it quantized (a pre-quantized
+    /// bnb-4bit checkpoint), so the model can keep it 4-bit; `None` for a plain tensor.
+    fn load_4bit(&self, name: &str, shape: &[usize]) -> Result<Option<Quantized4bit>> {
+        let _ = (name, shape);
+        Ok(None)
+    }
 }
 
 /// Every weight a Llama of `config` needs, by Hugging Face name, with its shape
@@ -136,43 +143,54 @@ impl SafetensorsFolder {
 }
 
 impl SafetensorsFolder {
-    /// A bnb-4bit weight (packed nibbles with its quant state beside it), dequantized with
-    /// quantbound-codebook's bit-exact flat-block formula; `None` for a plain tensor.
-    fn load_bnb(&self, shard: &Shard, name: &str, shape: &[usize]) -> Result<Option<HostTensor>> {
+    /// The shard holding `name`.
+    fn shard(&self, name: &str) -> Result<&Shard> {
+        let Some(&i) = self.index.get(name) else {
+            let file = self.shards.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(LlamaError::MissingTensor { file, tensor: name.to_owned() });
+        };
+        Ok(&self.shards[i])
+    }
+}
+
+impl WeightSource for SafetensorsFolder {
+    /// A bnb-4bit weight: packed nibbles (U8) with its quant state beside it.
+    fn load_4bit(&self, name: &str, shape: &[usize]) -> Result<Option<Quantized4bit>> {
+        let shard = self.shard(name)?;
+        if shard.metadata.info(name).expect("indexed from this shard").dtype != Dtype::U8 {
+            return Ok(None);
+        }
         let file = shard.path.display().to_string();
         let st = SafeTensors::deserialize(&shard.map).map_err(|e| LlamaError::Tensor {
             file: file.clone(),
             tensor: name.to_owned(),
             reason: format!("not a readable safetensors file: {e}"),
         })?;
-        let Some(quant_type) = quantbound_codebook::hf::bnb_quant_type(&st, name) else { return Ok(None) };
+        if quantbound_codebook::hf::bnb_quant_type(&st, name).is_none() {
+            return Ok(None);
+        }
         let bad = |reason: String| LlamaError::Tensor { file: file.clone(), tensor: name.to_owned(), reason };
         let q = quantbound_codebook::hf::from_safetensors(&st, name, &file).map_err(|e| bad(e.to_string()))?;
         if q.state.shape != shape {
             return Err(bad(format!("quant_state shape {:?}, expected {shape:?}", q.state.shape)));
         }
-        Ok(Some(HostTensor {
-            shape: shape.to_vec(),
-            values: q.dequantize().to_f32_vec(),
-            source_dtype: format!("bnb {quant_type} ({})", q.state.dtype.bnb_name()),
-        }))
+        Ok(Some(q))
     }
-}
 
-impl WeightSource for SafetensorsFolder {
+    /// A dense tensor, or a bnb-4bit one dequantized with quantbound-codebook's bit-exact
+    /// flat-block formula.
     fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
-        let Some(&i) = self.index.get(name) else {
-            let file = self.shards.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", ");
-            return Err(LlamaError::MissingTensor { file, tensor: name.to_owned() });
-        };
-        let shard = &self.shards[i];
+        if let Some(q) = self.load_4bit(name, shape)? {
+            let source_dtype = format!(
+                "bnb {} ({})",
+                q.state.code.quant_type().map_or("custom", |t| t.as_str()),
+                q.state.dtype.bnb_name()
+            );
+            return Ok(HostTensor { shape: shape.to_vec(), values: q.dequantize().to_f32_vec(), source_dtype });
+        }
+        let shard = self.shard(name)?;
         let file = shard.path.display().to_string();
         let info = shard.metadata.info(name).expect("indexed from this shard");
-        if info.dtype == Dtype::U8 {
-            if let Some(tensor) = self.load_bnb(shard, name, shape)? {
-                return Ok(tensor);
-            }
-        }
         let bad = |reason: String| LlamaError::Tensor { file: file.clone(), tensor: name.to_owned(), reason };
         if info.shape != shape {
             return Err(bad(format!("shape {:?}, expected {shape:?}", info.shape)));

@@ -1,15 +1,15 @@
 //! The Burn forward pass on ndarray against transformers' logits (tests/data/tiny_llama): dense,
-//! and with the decoder linears replaced by bnb NF4, NF4 + double quant and FP4 dequantization.
+//! and with the decoder linears held as bnb NF4, NF4 + double quant and FP4 on the device.
 #![cfg(feature = "ndarray")]
 
 use std::path::{Path, PathBuf};
 
 use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
-use quantbound_codebook::{Blocksize, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
 use quantbound_llama::config::LlamaConfig;
-use quantbound_llama::model::{is_decoder_linear, Llama, WeightTransform};
-use quantbound_llama::weights::{HostTensor, SafetensorsFolder};
+use quantbound_llama::model::Llama;
+use quantbound_llama::weights::SafetensorsFolder;
 use safetensors::SafeTensors;
 
 /// The fixture README's suggested tolerance for an f32 forward: |Δlogit| ≤ 1e-4.
@@ -26,17 +26,6 @@ fn ints(st: &SafeTensors<'_>, name: &str) -> (Vec<i64>, Vec<usize>) {
 
 fn floats(st: &SafeTensors<'_>, name: &str) -> Vec<f32> {
     st.tensor(name).unwrap().data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-}
-
-/// Replaces each decoder linear by its quantize → dequantize round trip.
-fn quantized(options: QuantizeOptions) -> impl Fn(&str, HostTensor) -> quantbound_llama::Result<HostTensor> {
-    move |name, t| {
-        if !is_decoder_linear(name) {
-            return Ok(t);
-        }
-        let q = Quantized4bit::quantize(name, FloatSlice::F32(&t.values), &t.shape, &options).unwrap();
-        Ok(HostTensor { values: q.dequantize().to_f32_vec(), ..t })
-    }
 }
 
 #[test]
@@ -68,11 +57,11 @@ fn logits_match_transformers() {
         let (mask, _) = ints(&reference, "attention_mask");
         let (batch, seq) = (shape[0], shape[1]);
         for (key, options) in &variants {
-            let transform: Box<WeightTransform<'_>> = match options {
-                None => Box::new(|_, t| Ok(t)),
-                Some(options) => Box::new(quantized(options.clone())),
+            let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+            let llama = match options {
+                None => llama,
+                Some(options) => llama.quantize(options).unwrap(),
             };
-            let llama = Llama::<NdArray>::load(&config, &weights, &device, &*transform).unwrap();
             let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
             let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
             let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
@@ -118,11 +107,11 @@ fn sample_model_matches_transformers() {
         ("_nf4", Some(QuantizeOptions::new(QuantType::Nf4.codebook()))),
         ("_fp4", Some(QuantizeOptions::new(QuantType::Fp4.codebook()))),
     ] {
-        let transform: Box<WeightTransform<'_>> = match options {
-            None => Box::new(|_, t| Ok(t)),
-            Some(options) => Box::new(quantized(options)),
+        let dense = Llama::<NdArray>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
+        let llama = match options {
+            None => dense,
+            Some(options) => dense.quantize(&options).unwrap(),
         };
-        let llama = Llama::<NdArray>::from_gguf_file(&path, &device, &*transform).unwrap();
         let vocab = llama.config.vocab_size;
         let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
         let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
@@ -242,8 +231,7 @@ fn sample_greedy_generation_matches_transformers() {
 fn bnb_checkpoint_equals_the_original_quantized_by_us() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../quantbound-codebook/tests/data/bnb4bit");
     let device = Default::default();
-    let logits = |dir: &Path, transform: &WeightTransform<'_>| -> Vec<f32> {
-        let llama = Llama::<NdArray>::from_folder(dir, &device, transform).unwrap();
+    let logits = |llama: Llama<NdArray>| -> Vec<f32> {
         let ids: Vec<i64> = vec![1, 5, 9, 17, 33, 2, 40, 63, 0, 12];
         let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids, [1, 10]), &device);
         let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; 10], [1, 10]), &device);
@@ -251,7 +239,13 @@ fn bnb_checkpoint_equals_the_original_quantized_by_us() {
     };
     let options =
         QuantizeOptions { codebook: QuantType::Nf4.codebook(), blocksize: Blocksize::DEFAULT, double_quant: true };
-    let ours = logits(&golden.join("tiny_llama_fp32"), &quantized(options));
-    let theirs = logits(&golden.join("tiny_llama_bnb4bit_nf4_dq"), &|_, t| Ok(t));
-    assert_eq!(ours, theirs);
+    let load = |dir: &str| Llama::<NdArray>::from_folder(&golden.join(dir), &device, &|_, t| Ok(t)).unwrap();
+    let ours = load("tiny_llama_fp32").quantize(&options).unwrap();
+    let theirs = load("tiny_llama_bnb4bit_nf4_dq");
+    // The checkpoint's decoder linears stay 4-bit on the device, as ours do.
+    for ((name, a), (_, b)) in ours.linears().into_iter().zip(theirs.linears()) {
+        assert!(a.is_quantized() && b.is_quantized(), "{name}");
+        assert_eq!(a.device_bytes(), b.device_bytes(), "{name}");
+    }
+    assert_eq!(logits(ours), logits(theirs));
 }

@@ -1,0 +1,57 @@
+//! The 4-bit linear on the device: its dequantization equals quantbound-codebook's (itself
+//! bit-exact with bitsandbytes) bit for bit, and it keeps the weight in 4 bits.
+#![cfg(feature = "ndarray")]
+
+use burn::backend::NdArray;
+use quantbound_codebook::{Blocksize, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound_llama::linear::Linear;
+use rand::{Rng, SeedableRng};
+
+fn random_weight(out: usize, input: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..out * input).map(|_| rng.random::<f32>() * 2.0 - 1.0).map(|u| u * u * u * 0.05).collect()
+}
+
+#[test]
+fn device_dequantization_equals_the_codebook_crate() {
+    let device = Default::default();
+    // 300 × 65 = 19,500 weights: 305 blocks of 64 (the last partial, and more than 256 so double
+    // quant has two nested groups), and blocks that straddle rows.
+    for (out, input) in [(300, 65), (64, 128), (7, 33)] {
+        let weight = random_weight(out, input, (out * input) as u64);
+        for quant_type in [QuantType::Nf4, QuantType::Fp4] {
+            for (blocksize, double_quant) in [(64, false), (64, true), (32, true), (4096, false), (256, true)] {
+                let options = QuantizeOptions {
+                    codebook: quant_type.codebook(),
+                    blocksize: Blocksize::new(blocksize, "w").unwrap(),
+                    double_quant,
+                };
+                let q = Quantized4bit::quantize("w", FloatSlice::F32(&weight), &[out, input], &options).unwrap();
+                let expected = q.dequantize().to_f32_vec();
+                let linear = Linear::<NdArray>::quantized(&q, "w", &device).unwrap();
+                let ours: Vec<f32> = linear.weight().into_data().to_vec().unwrap();
+                let same = ours.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{out}×{input} {quant_type:?} blocksize {blocksize} dq {double_quant}");
+            }
+        }
+    }
+}
+
+#[test]
+fn nf4_weights_take_under_three_tenths_of_f16_bytes() {
+    let device = Default::default();
+    let (out, input) = (1536, 576); // SmolLM2's gate_proj
+    let weight = random_weight(out, input, 1);
+    let f16_bytes = out * input * 2;
+    for double_quant in [false, true] {
+        let options =
+            QuantizeOptions { codebook: QuantType::Nf4.codebook(), blocksize: Blocksize::DEFAULT, double_quant };
+        let q = Quantized4bit::quantize("w", FloatSlice::F32(&weight), &[out, input], &options).unwrap();
+        let linear = Linear::<NdArray>::quantized(&q, "w", &device).unwrap();
+        let ratio = linear.device_bytes() as f64 / f16_bytes as f64;
+        eprintln!("NF4 blocksize 64, double quant {double_quant}: {ratio:.4} × f16 bytes");
+        // 0.5 byte per weight + a 4-byte absmax per 64: 0.28125; double quant 0.2579.
+        assert!(ratio <= 0.3, "{ratio}");
+        assert!(linear.is_quantized());
+    }
+}
