@@ -56,6 +56,31 @@ pub(crate) fn dequantize_blocks(
     }
 }
 
+/// Dequantizes bnb-packed nibbles with a plain f32 absmax into `out` (whose length is the element
+/// count), for callers that hold the parts in their own buffers (e.g. a tensor's storage).
+/// Lengths are checked; `tensor` names the weight in the error.
+pub fn dequantize_packed(
+    tensor: &str,
+    packed: &[u8],
+    absmax: &[f32],
+    blocksize: Blocksize,
+    codebook: &Codebook,
+    out: FloatSliceMut<'_>,
+) -> crate::Result<()> {
+    let numel = out.len();
+    let check = |what: &'static str, expected: usize, found: usize| {
+        if expected == found {
+            Ok(())
+        } else {
+            Err(crate::CodebookError::Length { tensor: tensor.to_owned(), what, expected, found })
+        }
+    };
+    check("packed weight", nibble::packed_len(numel), packed.len())?;
+    check("absmax", blocksize.n_blocks(numel), absmax.len())?;
+    dispatch(packed, |block| absmax[block], blocksize, codebook, out);
+    Ok(())
+}
+
 fn dispatch(
     packed: &[u8],
     absmax: impl Fn(usize) -> f32 + Sync,

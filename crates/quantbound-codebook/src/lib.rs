@@ -29,7 +29,7 @@ mod torch_mean;
 
 pub use blocksize::Blocksize;
 pub use codebook::{Codebook, QuantType};
-pub use dequantize::{dequantize_blocks_reference, FloatSliceMut};
+pub use dequantize::{dequantize_blocks_reference, dequantize_packed, FloatSliceMut};
 pub use double_quant::{dynamic_map, DoubleQuant, NESTED_BLOCKSIZE};
 pub use dtype::{FloatDtype, FloatSlice, FloatVec};
 pub use error::{CodebookError, Result};

@@ -1,10 +1,11 @@
 //! Forward throughput of the sample model (SmolLM2-135M) on ndarray: prefill of a batch of
-//! 8 × 128 tokens, in tokens per second. Needs `cargo xtask fetch-sample`; without it the bench
+//! 8 × 128 tokens, in tokens per second, dense f32 and NF4 (blocksize 64). Needs `cargo xtask fetch-sample`; without it the bench
 //! says so and measures nothing.
 
 use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use quantbound_codebook::{QuantType, QuantizeOptions};
 use quantbound_llama::model::Llama;
 
 const BATCH: usize = 8;
@@ -22,14 +23,19 @@ fn forward(c: &mut Criterion) {
     let ids: Vec<i64> = (0..BATCH * SEQ).map(|i| ((i * 7919) % config.vocab_size) as i64).collect();
     let mut group = c.benchmark_group("forward_smollm2_prefill_8x128");
     group.sample_size(10).throughput(Throughput::Elements((BATCH * SEQ) as u64));
-    group.bench_function("dense_f32_ndarray", |b| {
-        b.iter(|| {
-            let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [BATCH, SEQ]), &device);
-            let mask =
-                Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; BATCH * SEQ], [BATCH, SEQ]), &device);
-            llama.forward(input, mask).into_data()
-        })
-    });
+    let nf4 = llama.quantize(&QuantizeOptions::new(QuantType::Nf4.codebook())).unwrap();
+    for (name, model) in [("dense_f32_ndarray", &llama), ("nf4_ndarray", &nf4)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [BATCH, SEQ]), &device);
+                let mask = Tensor::<NdArray, 2, Int>::from_data(
+                    TensorData::new(vec![1i64; BATCH * SEQ], [BATCH, SEQ]),
+                    &device,
+                );
+                model.forward(input, mask).into_data()
+            })
+        });
+    }
     group.finish();
 }
 

@@ -1,15 +1,16 @@
 //! One bias-free linear layer for dense and 4-bit weights, `y = x·Wᵀ`.
 //!
-//! A 4-bit weight stays 4-bit on the device: the packed nibbles (eight per `i32` word), the
+//! A 4-bit weight stays 4-bit on the device: bnb's packed bytes (four per `i32` word), the
 //! per-block absmax (f32, or bnb's double-quantized 8-bit codes packed four per word with the
-//! nested absmax and offset), and the 16-entry codebook. Each forward dequantizes it with tensor
-//! ops — shift, mask, codebook lookup, scale — into f32, exactly as bnb does (`code[i]·absmax`,
-//! and `nested_code[q]·nested_absmax + offset` for double quant), then multiplies. The same code
-//! runs on every Burn backend.
+//! nested absmax and offset), and the 16-entry codebook. Each forward dequantizes it into f32,
+//! exactly as bnb does (`code[i]·absmax`, and `nested_code[q]·nested_absmax + offset` for double
+//! quant), then multiplies. [`QuantBackend::dequantize_4bit`] does it with tensor ops — shift,
+//! mask, codebook lookup, scale — on any backend; on ndarray, whose device is the host, it runs
+//! quantbound-codebook's SIMD kernel on the tensor's storage instead.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
-use quantbound_codebook::{Absmax, Quantized4bit, NESTED_BLOCKSIZE};
+use quantbound_codebook::{Absmax, Blocksize, Codebook, Quantized4bit, NESTED_BLOCKSIZE};
 
 use crate::error::{LlamaError, Result};
 
@@ -31,13 +32,12 @@ enum Weight<B: Backend> {
 /// A 4-bit weight's state on the device.
 #[derive(Clone, Debug)]
 struct Quant4<B: Backend> {
-    /// Element `8w + k` of the flattened weight (row-major, padded to whole blocks with code 0)
-    /// in bits `4k..4k + 4` of word `w`; `i32`.
+    /// bnb's packed bytes, four per little-endian `i32` word, zero-padded to a whole word:
+    /// element `2i` in the high nibble of byte `i`, element `2i + 1` in the low one.
     nibbles: Tensor<B, 1, Int>,
-    /// The 16 code values.
-    code: Tensor<B, 1>,
+    code: Codebook,
     scales: Scales<B>,
-    blocksize: usize,
+    blocksize: Blocksize,
     blocks: usize,
 }
 
@@ -45,30 +45,23 @@ struct Quant4<B: Backend> {
 enum Scales<B: Backend> {
     /// One f32 per block.
     Plain(Tensor<B, 1>),
-    /// bnb double quant: 8-bit codes (four per `i32` word, block `4w + k` in bits `8k..8k + 8`),
+    /// bnb double quant: 8-bit codes (four per little-endian `i32` word),
     /// the nested f32 absmax per 256 blocks, the 256-entry map and the offset.
     Double { codes: Tensor<B, 1, Int>, nested_absmax: Tensor<B, 1>, nested_code: Tensor<B, 1>, offset: f32 },
 }
 
-/// Packs `values` (each below 2^bits) `32 / bits` to an `i32` word, the first in the low bits,
-/// padding with zeros to `len` values.
-fn pack_words(values: impl Iterator<Item = u8>, bits: u32, len: usize) -> Vec<i32> {
-    let per_word = (32 / bits) as usize;
-    let mut words = vec![0u32; len.div_ceil(per_word)];
-    for (i, v) in values.enumerate() {
-        words[i / per_word] |= u32::from(v) << (bits as usize * (i % per_word));
-    }
-    words.into_iter().map(|w| w as i32).collect()
+/// Little-endian `i32` words of `bytes`, zero-padded to a whole word.
+fn words_of(bytes: &[u8]) -> Vec<i32> {
+    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| w << 8 | u32::from(b)) as i32).collect()
 }
 
-/// The inverse of [`pack_words`] on the device: `words.len() · 32 / bits` values.
-fn unpack_words<B: Backend>(words: Tensor<B, 1, Int>, bits: u32) -> Tensor<B, 1, Int> {
-    let per_word = (32 / bits) as usize;
+/// The values held in `words`, `shifts.len()` per word: value `k` of word `w` is
+/// `(words[w] >> shifts[k]) & mask`.
+fn unpack_words<B: Backend>(words: Tensor<B, 1, Int>, shifts: &[i32], mask: i32) -> Tensor<B, 1, Int> {
+    let per_word = shifts.len();
     let [len] = words.dims();
     let device = words.device();
-    let shifts: Vec<i32> = (0..per_word as i32).map(|k| k * bits as i32).collect();
-    let shifts = Tensor::<B, 1, Int>::from_data(TensorData::new(shifts, [per_word]), (&device, DType::I32));
-    let mask = (1i32 << bits) - 1;
+    let shifts = Tensor::<B, 1, Int>::from_data(TensorData::new(shifts.to_vec(), [per_word]), (&device, DType::I32));
     // Expanded explicitly: not every backend broadcasts integer operands.
     words
         .unsqueeze_dim::<2>(1)
@@ -78,11 +71,93 @@ fn unpack_words<B: Backend>(words: Tensor<B, 1, Int>, bits: u32) -> Tensor<B, 1,
         .reshape([len * per_word])
 }
 
+/// Bytes of a word, low first.
+const BYTE_SHIFTS: [i32; 4] = [0, 8, 16, 24];
+/// Nibbles of a word in element order: bnb puts the first of each byte in its high half.
+const NIBBLE_SHIFTS: [i32; 8] = [4, 0, 12, 8, 20, 16, 28, 24];
+
+/// A backend that can dequantize bnb 4-bit weights. The provided method uses tensor ops only, so
+/// any backend can take it as is; a backend with direct access to its buffers may do better.
+pub trait QuantBackend: Backend {
+    /// `code[nibble_i] · absmax[i / blocksize]` in f32 for the `numel` elements `nibbles` holds
+    /// (laid out as in bnb's packed bytes, four bytes per little-endian `i32`).
+    fn dequantize_4bit(
+        nibbles: Tensor<Self, 1, Int>,
+        absmax: Tensor<Self, 1>,
+        code: &Codebook,
+        blocksize: Blocksize,
+        numel: usize,
+    ) -> Tensor<Self, 1> {
+        dequantize_4bit_by_tensor_ops(nibbles, absmax, code, blocksize, numel)
+    }
+}
+
+/// [`QuantBackend::dequantize_4bit`]'s provided method, for any backend.
+fn dequantize_4bit_by_tensor_ops<B: Backend>(
+    nibbles: Tensor<B, 1, Int>,
+    absmax: Tensor<B, 1>,
+    code: &Codebook,
+    blocksize: Blocksize,
+    numel: usize,
+) -> Tensor<B, 1> {
+    let device = nibbles.device();
+    let blocks = absmax.dims()[0];
+    let indices = unpack_words(nibbles, &NIBBLE_SHIFTS, 0x0f).narrow(0, 0, numel);
+    let values = floats::<B>(code.values(), &device).select(0, indices).pad_to(blocks * blocksize.get());
+    let values = values.reshape([blocks, blocksize.get()]) * absmax.unsqueeze_dim::<2>(1);
+    values.reshape([blocks * blocksize.get()]).narrow(0, 0, numel)
+}
+
+#[cfg(feature = "ndarray")]
+mod ndarray_backend {
+    use burn::backend::ndarray::{
+        FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
+    };
+    use burn::tensor::{Int, Tensor, TensorData};
+    use quantbound_codebook::{dequantize_packed, Blocksize, Codebook, FloatSliceMut};
+
+    /// ndarray's device is the host: dequantize the tensor's bytes with the SIMD kernel.
+    impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::QuantBackend for NdArray<E, I, Q>
+    where
+        NdArrayTensor: From<SharedArray<E>>,
+        NdArrayTensor: From<SharedArray<I>>,
+    {
+        fn dequantize_4bit(
+            nibbles: Tensor<Self, 1, Int>,
+            absmax: Tensor<Self, 1>,
+            code: &Codebook,
+            blocksize: Blocksize,
+            numel: usize,
+        ) -> Tensor<Self, 1> {
+            let device = nibbles.device();
+            let words = nibbles.into_data();
+            let words: &[i32] = words.as_slice().expect("4-bit weights are stored as i32 words");
+            let packed = &bytemuck::cast_slice::<i32, u8>(words)[..numel.div_ceil(2)];
+            let absmax = absmax.into_data().convert::<f32>();
+            let absmax: &[f32] = absmax.as_slice().expect("converted to f32");
+            let mut out = vec![0f32; numel];
+            dequantize_packed("4-bit linear", packed, absmax, blocksize, code, FloatSliceMut::F32(&mut out))
+                .expect("the layer was built with consistent lengths");
+            Tensor::from_data(TensorData::new(out, [numel]), &device)
+        }
+    }
+}
+
+// The GPU backends take the tensor-op path (f32, and on CUDA f16/bf16 compute too).
+#[cfg(feature = "cuda")]
+impl QuantBackend for burn::backend::Cuda {}
+#[cfg(feature = "cuda")]
+impl QuantBackend for burn::backend::Cuda<half::f16> {}
+#[cfg(feature = "cuda")]
+impl QuantBackend for burn::backend::Cuda<half::bf16> {}
+#[cfg(feature = "wgpu")]
+impl QuantBackend for burn::backend::Wgpu {}
+
 fn floats<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B, 1> {
     Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
 }
 
-impl<B: Backend> Linear<B> {
+impl<B: QuantBackend> Linear<B> {
     /// A dense layer from a PyTorch-layout weight `[out_features, in_features]`.
     pub fn dense(weight: Tensor<B, 2>) -> Self {
         let [out, input] = weight.dims();
@@ -101,13 +176,6 @@ impl<B: Backend> Linear<B> {
                 })
             }
         };
-        let numel = q.numel();
-        let blocksize = q.state.blocksize.get();
-        let blocks = q.state.absmax.len();
-        let padded = blocks * blocksize;
-        // bnb packs element 2i in the high nibble of byte i, element 2i + 1 in the low one.
-        let codes = q.packed.iter().flat_map(|&b| [b >> 4, b & 0x0f]).take(numel);
-        let nibbles = pack_words(codes, 4, padded);
         let int = |words: Vec<i32>| {
             let len = words.len();
             Tensor::<B, 1, Int>::from_data(TensorData::new(words, [len]), (device, DType::I32))
@@ -115,14 +183,19 @@ impl<B: Backend> Linear<B> {
         let scales = match &q.state.absmax {
             Absmax::Plain(absmax) => Scales::Plain(floats(absmax, device)),
             Absmax::Double(d) => Scales::Double {
-                codes: int(pack_words(d.codes.iter().copied(), 8, d.codes.len())),
+                codes: int(words_of(&d.codes)),
                 nested_absmax: floats(&d.nested_absmax, device),
                 nested_code: floats(&d.nested_code, device),
                 offset: d.offset,
             },
         };
-        let quant =
-            Quant4 { nibbles: int(nibbles), code: floats(q.state.code.values(), device), scales, blocksize, blocks };
+        let quant = Quant4 {
+            nibbles: int(words_of(&q.packed)),
+            code: q.state.code.clone(),
+            scales,
+            blocksize: q.state.blocksize,
+            blocks: q.state.absmax.len(),
+        };
         Ok(Linear { weight: Weight::Quant4(quant), shape })
     }
 
@@ -151,7 +224,7 @@ impl<B: Backend> Linear<B> {
                             + 4
                     }
                 };
-                bytes(&q.nibbles.dims(), q.nibbles.dtype()) + bytes(&q.code.dims(), q.code.dtype()) + scales
+                bytes(&q.nibbles.dims(), q.nibbles.dtype()) + 16 * 4 + scales
             }
         }
     }
@@ -162,6 +235,16 @@ impl<B: Backend> Linear<B> {
         match &self.weight {
             Weight::Dense(w) => w.clone().transpose(),
             Weight::Quant4(q) => q.dequantize(self.shape),
+        }
+    }
+
+    /// [`Linear::weight`], dequantized by tensor ops even where the backend has a faster path
+    /// (so tests on the CPU cover what GPU backends run).
+    #[doc(hidden)]
+    pub fn weight_by_tensor_ops(&self) -> Tensor<B, 2> {
+        match &self.weight {
+            Weight::Dense(w) => w.clone().transpose(),
+            Weight::Quant4(q) => q.dequantize_by_tensor_ops(self.shape),
         }
     }
 
@@ -178,13 +261,13 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-impl<B: Backend> Quant4<B> {
+impl<B: QuantBackend> Quant4<B> {
     /// The per-block absmax, `[blocks]`.
     fn absmax(&self) -> Tensor<B, 1> {
         match &self.scales {
             Scales::Plain(a) => a.clone(),
             Scales::Double { codes, nested_absmax, nested_code, offset } => {
-                let codes = unpack_words(codes.clone(), 8).narrow(0, 0, self.blocks);
+                let codes = unpack_words(codes.clone(), &BYTE_SHIFTS, 0xff).narrow(0, 0, self.blocks);
                 let groups = self.blocks.div_ceil(NESTED_BLOCKSIZE);
                 // nested_absmax[block / 256], by broadcasting over [groups, 256].
                 let scale = nested_code
@@ -200,10 +283,14 @@ impl<B: Backend> Quant4<B> {
 
     /// `code[nibble] · absmax[block]`, `[out, in]`.
     fn dequantize(&self, [out, input]: [usize; 2]) -> Tensor<B, 2> {
-        let values = self.code.clone().select(0, unpack_words(self.nibbles.clone(), 4));
-        let values = values.narrow(0, 0, self.blocks * self.blocksize).reshape([self.blocks, self.blocksize])
-            * self.absmax().unsqueeze_dim::<2>(1);
-        values.reshape([self.blocks * self.blocksize]).narrow(0, 0, out * input).reshape([out, input])
+        B::dequantize_4bit(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, out * input)
+            .reshape([out, input])
+    }
+
+    /// [`Quant4::dequantize`] by the provided tensor-op method, whatever the backend.
+    fn dequantize_by_tensor_ops(&self, [out, input]: [usize; 2]) -> Tensor<B, 2> {
+        dequantize_4bit_by_tensor_ops(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, out * input)
+            .reshape([out, input])
     }
 }
 

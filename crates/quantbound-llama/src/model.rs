@@ -3,23 +3,22 @@
 //! transformers' `LlamaForCausalLM` with eager attention, in f32.
 
 use burn::tensor::activation::{silu, softmax};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
 use crate::error::Result;
-use crate::linear::Linear;
+use crate::linear::{Linear, QuantBackend};
 use crate::weights::{expected_tensors, HostTensor, WeightSource};
 use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
 
 /// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
 #[derive(Clone, Debug)]
-struct RmsNorm<B: Backend> {
+struct RmsNorm<B: QuantBackend> {
     weight: Tensor<B, 1>,
     eps: f64,
 }
 
-impl<B: Backend> RmsNorm<B> {
+impl<B: QuantBackend> RmsNorm<B> {
     /// # Shapes
     /// - x: [batch, seq, hidden]
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -38,7 +37,7 @@ struct Rope {
 
 impl Rope {
     /// cos and sin of positions start..start + len, `[len, head_dim]` each, in f32.
-    fn tables<B: Backend>(&self, start: usize, len: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    fn tables<B: QuantBackend>(&self, start: usize, len: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let head_dim = 2 * self.inv_freq.len();
         let mut cos = Vec::with_capacity(len * head_dim);
         let mut sin = Vec::with_capacity(len * head_dim);
@@ -60,7 +59,7 @@ impl Rope {
 ///
 /// # Shapes
 /// - x: [batch, heads, seq, head_dim]
-fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
+fn apply_rope<B: QuantBackend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
     let head_dim = x.dims()[3];
     let half = head_dim / 2;
     let first = x.clone().narrow(3, 0, half);
@@ -71,13 +70,13 @@ fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2
 
 /// Keys and values of earlier positions, per layer, before the GQA repeat.
 #[derive(Clone, Debug, Default)]
-pub struct KvCache<B: Backend> {
+pub struct KvCache<B: QuantBackend> {
     /// Per layer: [batch, kv_heads, cached, head_dim] each.
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     len: usize,
 }
 
-impl<B: Backend> KvCache<B> {
+impl<B: QuantBackend> KvCache<B> {
     pub fn new() -> Self {
         KvCache { layers: Vec::new(), len: 0 }
     }
@@ -93,7 +92,7 @@ impl<B: Backend> KvCache<B> {
 }
 
 #[derive(Clone, Debug)]
-struct Attention<B: Backend> {
+struct Attention<B: QuantBackend> {
     q: Linear<B>,
     k: Linear<B>,
     v: Linear<B>,
@@ -103,7 +102,7 @@ struct Attention<B: Backend> {
     head_dim: usize,
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: QuantBackend> Attention<B> {
     /// # Shapes
     /// - x: [batch, seq, hidden]; cos/sin: [seq, head_dim];
     /// - mask: [batch, 1, seq, cached + seq], true where attention is blocked
@@ -149,27 +148,27 @@ impl<B: Backend> Attention<B> {
 }
 
 #[derive(Clone, Debug)]
-struct Mlp<B: Backend> {
+struct Mlp<B: QuantBackend> {
     gate: Linear<B>,
     up: Linear<B>,
     down: Linear<B>,
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: QuantBackend> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.down.forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
     }
 }
 
 #[derive(Clone, Debug)]
-struct Block<B: Backend> {
+struct Block<B: QuantBackend> {
     input_norm: RmsNorm<B>,
     attention: Attention<B>,
     post_norm: RmsNorm<B>,
     mlp: Mlp<B>,
 }
 
-impl<B: Backend> Block<B> {
+impl<B: QuantBackend> Block<B> {
     /// The seven decoder linears, with their checkpoint names relative to the layer.
     fn linears_mut(&mut self) -> [(&'static str, &mut Linear<B>); 7] {
         let (a, m) = (&mut self.attention, &mut self.mlp);
@@ -187,7 +186,7 @@ impl<B: Backend> Block<B> {
 
 /// A Llama causal language model.
 #[derive(Clone, Debug)]
-pub struct Llama<B: Backend> {
+pub struct Llama<B: QuantBackend> {
     pub config: LlamaConfig,
     embed: Tensor<B, 2>,
     blocks: Vec<Block<B>>,
@@ -204,7 +203,7 @@ pub fn is_decoder_linear(name: &str) -> bool {
     name.starts_with("model.layers.") && name.ends_with("_proj.weight")
 }
 
-impl<B: Backend> Llama<B> {
+impl<B: QuantBackend> Llama<B> {
     /// Loads every weight the config needs from `source`, passing each through `transform`
     /// (the identity for a dense model; e.g. quantize-then-dequantize for the decoder linears).
     pub fn load(

@@ -29,9 +29,13 @@ fn device_dequantization_equals_the_codebook_crate() {
                 let q = Quantized4bit::quantize("w", FloatSlice::F32(&weight), &[out, input], &options).unwrap();
                 let expected = q.dequantize().to_f32_vec();
                 let linear = Linear::<NdArray>::quantized(&q, "w", &device).unwrap();
-                let ours: Vec<f32> = linear.weight().into_data().to_vec().unwrap();
-                let same = ours.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{out}×{input} {quant_type:?} blocksize {blocksize} dq {double_quant}");
+                // ndarray's own path (the SIMD kernel) and the tensor-op path GPU backends take.
+                for (path, weight) in [("ndarray", linear.weight()), ("tensor ops", linear.weight_by_tensor_ops())] {
+                    let ours: Vec<f32> = weight.into_data().to_vec().unwrap();
+                    let same = ours.len() == expected.len()
+                        && ours.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{path}: {out}×{input} {quant_type:?} blocksize {blocksize} dq {double_quant}");
+                }
             }
         }
     }
