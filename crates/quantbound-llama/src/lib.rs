@@ -8,6 +8,7 @@
 pub mod config;
 mod error;
 pub mod gguf;
+pub mod hub;
 pub mod linear;
 pub mod model;
 pub mod sample;
