@@ -11,7 +11,10 @@ fn data(path: &str) -> PathBuf {
 
 /// `skip_special`: how the fixture decoded (the tiny one skipped special tokens, SmolLM2's kept them).
 fn check(tokenizer_json: &str, tokenization_json: &str, pad_id: u32, skip_special: bool) {
-    let tokenizer = Tokenizer::from_file(&data(tokenizer_json), pad_id).unwrap();
+    check_tokenizer(&Tokenizer::from_file(&data(tokenizer_json), pad_id).unwrap(), tokenization_json, skip_special);
+}
+
+fn check_tokenizer(tokenizer: &Tokenizer, tokenization_json: &str, skip_special: bool) {
     let cases: serde_json::Value = serde_json::from_slice(&std::fs::read(data(tokenization_json)).unwrap()).unwrap();
     let ids = |v: &serde_json::Value| -> Vec<u32> {
         v.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect()
@@ -39,6 +42,21 @@ fn tiny_tokenizer_matches_transformers() {
 #[test]
 fn smollm2_tokenizer_matches_transformers() {
     check("smollm2/tokenizer.json", "smollm2/tokenization.json", 2, false);
+}
+
+/// The same tokenizer built from the sample GGUF's metadata (vocabulary, merges, token types).
+/// Needs `cargo xtask fetch-sample` (CI runs it); skipped, saying so, without it.
+#[test]
+fn smollm2_tokenizer_from_gguf_matches_transformers() {
+    let Ok(path) = quantbound_llama::sample::find() else {
+        eprintln!("SKIPPED smollm2_tokenizer_from_gguf_matches_transformers: run `cargo xtask fetch-sample`");
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let name = path.display().to_string();
+    let gguf = quantbound_llama::gguf::Gguf::parse(&bytes, &name).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&gguf, &name, 2).unwrap();
+    check_tokenizer(&tokenizer, "smollm2/tokenization.json", false);
 }
 
 #[test]
