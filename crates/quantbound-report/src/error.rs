@@ -1,0 +1,34 @@
+//! The crate's error type: every message names what was wrong and what was expected.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Llama(#[from] quantbound_llama::LlamaError),
+
+    #[error(transparent)]
+    Codebook(#[from] quantbound_codebook::CodebookError),
+
+    #[error("{what}: {source}")]
+    Theory {
+        what: String,
+        #[source]
+        source: quantbound_theory::TheoryError,
+    },
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file}: cannot draw the plot: {reason}")]
+    Plot { file: String, reason: String },
+}
+
+pub type Result<T, E = ReportError> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! Placeholder while plots land.

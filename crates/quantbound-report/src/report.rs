@@ -1,0 +1,222 @@
+//! The serde model of a report: every number a run produces, named as docs/report.md explains.
+
+use std::collections::BTreeMap;
+
+use quantbound_metrics::LogitMetrics;
+use serde::{Deserialize, Serialize};
+
+/// One comparison run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub settings: Settings,
+    pub versions: Versions,
+    pub model: ModelInfo,
+    /// The seed notebook's numbers under its own names.
+    pub seed: Seed,
+    /// One entry per quantized format.
+    pub formats: Vec<FormatResult>,
+    /// Weight analysis of the seed's layer (its `mlp.down_proj`) against information theory.
+    pub theory: Theory,
+    /// One row per (layer, linear, format).
+    pub layers: Vec<LinearRow>,
+    /// Wall-clock seconds per stage.
+    pub timings: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    pub formats: Vec<String>,
+    pub blocksize: usize,
+    pub double_quant: bool,
+    /// Bits per weight including the scales: 4 + 32/blocksize, or 4 + 8/blocksize + 32/(256·blocksize).
+    pub effective_rate: f64,
+    pub ref_dtype: String,
+    pub compute_dtype: String,
+    pub backend: String,
+    pub max_length: usize,
+    pub batch_size: usize,
+    pub layer: usize,
+    pub texts: String,
+    pub sequences: usize,
+    pub tokens: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Versions {
+    pub quantbound: String,
+    pub burn: String,
+    /// The bitsandbytes release whose bytes the codebook reproduces.
+    pub bitsandbytes_format: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// As given to `--model`.
+    pub source: String,
+    /// The file or folder it resolved to.
+    pub resolved: String,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub vocab_size: usize,
+    pub quantized_linears: usize,
+    pub quantized_weights: usize,
+    /// The checkpoint dtypes of the weights, with how many tensors had each.
+    pub weight_dtypes: BTreeMap<String, usize>,
+    /// What the reference precision means for this model.
+    pub dtype_notes: Vec<String>,
+}
+
+/// The seed notebook's numbers, with its names, for its layer's `mlp.down_proj`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Seed {
+    pub sigma: f64,
+    /// σ²·2^(−2·4).
+    pub d_shannon_gauss: f64,
+    pub ggd: SeedGgd,
+    /// Mean over every layer's `down_proj` of the histogram KL to a Gaussian, bits.
+    pub mean_kl_to_gauss_bits: f64,
+    pub h_gauss_bits: f64,
+    pub h_ggd_bits: f64,
+    /// The seed's `ggd_entropy`, which omits log2(e) on 1/β.
+    pub h_ggd_bits_seed_formula: f64,
+    /// h_gauss − h_ggd: the bits the GGD's shape saves over a Gaussian of the same variance.
+    pub bonus: f64,
+    pub bonus_seed_formula: f64,
+    /// The GGD's Shannon lower bound at R = 4: 2^(2(h − 4))/(2πe).
+    pub bound_ggd_4: f64,
+    pub bound_ggd_4_seed_formula: f64,
+    /// The reference model's next-token cross-entropy, nats.
+    pub ce_ref: f64,
+    pub methods: BTreeMap<String, SeedMethod>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeedGgd {
+    pub beta: f64,
+    pub loc: f64,
+    pub scale: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeedMethod {
+    /// MSE of the seed's layer's `down_proj`.
+    pub weight_mse: f64,
+    pub logits_mse: f64,
+    pub delta_ce: f64,
+    /// logits_mse / weight_mse (the seed's single-layer definition).
+    pub amplification: f64,
+    /// ½·log2(weight_mse / d_shannon_gauss).
+    pub gap_bits_vs_gauss: f64,
+    /// ½·log2(weight_mse / bound_ggd_4).
+    pub gap_bits_vs_ggd: f64,
+    pub ce: f64,
+    pub mean_kl_nats: f64,
+    pub top1_agreement: f64,
+}
+
+/// One quantized format's results.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FormatResult {
+    pub format: String,
+    pub metrics: LogitMetrics,
+    /// MSE of the seed's layer's `down_proj`.
+    pub seed_layer_weight_mse: f64,
+    /// Mean MSE over every quantized linear.
+    pub mean_weight_mse: f64,
+    /// logits MSE / seed-layer weight MSE.
+    pub amplification_seed: f64,
+    /// logits MSE / mean weight MSE over all quantized linears.
+    pub amplification_mean: f64,
+    /// Bytes of the quantized linears on the device, and of the same weights in f16.
+    pub device_bytes: usize,
+    pub f16_bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Theory {
+    /// e.g. `model.layers.8.mlp.down_proj.weight`.
+    pub tensor: String,
+    pub numel: usize,
+    pub sigma: f64,
+    pub ggd: SeedGgd,
+    pub ggd_loglik: f64,
+    pub h_gauss_bits: f64,
+    pub h_ggd_bits: f64,
+    pub h_ggd_bits_seed_formula: f64,
+    pub kl_to_gauss_bits: f64,
+    /// Bounds and gaps at R = 4 and at the effective rate.
+    pub rates: Vec<RateView>,
+    /// Blahut–Arimoto D(R) of the weight histogram.
+    pub blahut_arimoto: Vec<RdPoint>,
+    /// Histogram bins of the Blahut–Arimoto source (and of the KL).
+    pub histogram_bins: usize,
+    /// MSE of NF4, FP4 and the optimal codebooks on this tensor.
+    pub codebooks: Vec<CodebookRow>,
+    /// Histogram KL to a Gaussian of every layer's `down_proj`.
+    pub down_proj_kl_bits: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RateView {
+    pub rate: f64,
+    pub d_gauss: f64,
+    pub slb_ggd: f64,
+    pub blahut_arimoto: f64,
+    /// Per format: (format, gap to Gaussian D(R), gap to the GGD SLB, gap to Blahut–Arimoto), bits.
+    pub gaps: Vec<GapRow>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GapRow {
+    pub format: String,
+    pub weight_mse: f64,
+    pub gap_bits_vs_gauss: f64,
+    pub gap_bits_vs_ggd: f64,
+    pub gap_bits_vs_blahut_arimoto: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RdPoint {
+    pub rate: f64,
+    pub distortion: f64,
+    /// The true R(D) lies within this many bits below `rate`.
+    pub accuracy_bits: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CodebookRow {
+    pub name: String,
+    /// How it scales weights: "absmax, blocks of N" or "fixed scale".
+    pub normalization: String,
+    /// Expected MSE under the fitted GGD (integral).
+    pub expected_mse: f64,
+    /// Measured MSE on the tensor (None where the codebook is not a 4-bit absmax one).
+    pub measured_mse: Option<f64>,
+    pub values: Vec<f64>,
+}
+
+/// One (layer, linear, format) row of `layers.csv`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearRow {
+    pub layer: usize,
+    pub linear: String,
+    pub format: String,
+    pub numel: usize,
+    pub mse: f64,
+    pub sqnr_db: f64,
+    pub max_abs_error: f64,
+    pub sigma: f64,
+    pub ggd_beta: f64,
+    pub ggd_scale: f64,
+    pub ggd_loc: f64,
+    pub kl_to_gauss_bits: f64,
+    pub gap_bits_vs_gauss_r4: f64,
+    pub gap_bits_vs_ggd_r4: f64,
+    pub gap_bits_vs_gauss_reff: f64,
+    pub gap_bits_vs_ggd_reff: f64,
+    /// The format's logits MSE / this linear's weight MSE.
+    pub amplification: f64,
+}
