@@ -7,4 +7,6 @@
 
 pub use quantbound_codebook as codebook;
 pub use quantbound_llama as llama;
+pub use quantbound_metrics as metrics;
+pub use quantbound_report as report;
 pub use quantbound_theory as theory;

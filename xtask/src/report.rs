@@ -93,6 +93,11 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
     if args.out.exists() && !args.force {
         return Err(format!("{}: the output directory exists; pass --force to replace it", args.out.display()).into());
     }
+    // The newcomer's first command: fetch the sample on first use.
+    if args.model == "sample" && quantbound_llama::sample::find().is_err() {
+        eprintln!("the sample model is not cached yet; fetching it (cargo xtask fetch-sample)");
+        crate::fetch_sample::fetch_sample()?;
+    }
     let formats = args.formats.iter().map(|f| Format::parse(f)).collect::<Result<Vec<_>, _>>()?;
     let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
     let (texts, texts_label) = match (&args.texts, &args.text_file) {

@@ -92,16 +92,16 @@ impl LogitAccumulator {
         let same: Vec<bool> = top_ref.equal(top_q).into_data().to_vec().expect("a bool tensor");
         let lp_ref = host(logp_ref.gather(2, targets.clone()));
         let lp_q = host(logp_q.gather(2, targets));
-        for b in 0..batch {
+        for (b, row) in mask.iter().enumerate().take(batch) {
             for t in 0..seq {
                 let i = b * seq + t;
-                if mask[b][t] == 0 {
+                if row[t] == 0 {
                     continue;
                 }
                 self.squared_error += f64::from(squared[i]);
                 self.real_values += vocab as u64;
                 self.real_positions += 1;
-                if t + 1 >= seq || mask[b][t + 1] == 0 {
+                if t + 1 >= seq || row[t + 1] == 0 {
                     continue;
                 }
                 self.ce_ref -= f64::from(lp_ref[i]);

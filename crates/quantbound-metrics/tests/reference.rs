@@ -25,8 +25,8 @@ fn logits(n: usize, seed: u64) -> Vec<f32> {
 #[test]
 fn streamed_metrics_equal_a_direct_computation() {
     let (batch, seq, vocab) = (3, 5, 11);
-    let ids = vec![vec![1, 2, 3, 4, 5], vec![6, 7, 8, 0, 0], vec![9, 10, 0, 0, 0]];
-    let mask = vec![vec![1, 1, 1, 1, 1], vec![1, 1, 1, 0, 0], vec![1, 1, 0, 0, 0]];
+    let ids = [vec![1, 2, 3, 4, 5], vec![6, 7, 8, 0, 0], vec![9, 10, 0, 0, 0]];
+    let mask = [vec![1, 1, 1, 1, 1], vec![1, 1, 1, 0, 0], vec![1, 1, 0, 0, 0]];
     let a = logits(batch * seq * vocab, 1);
     let b: Vec<f32> = a.iter().zip(logits(batch * seq * vocab, 2)).map(|(x, y)| x + 0.3 * y).collect();
     let device = Default::default();

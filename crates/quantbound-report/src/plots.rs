@@ -15,13 +15,18 @@ const SIZE: (u32, u32) = (900, 560);
 const COLOURS: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
 
+/// A plot's file name and the function that draws it.
+type Plot = (&'static str, fn(&Report, &Path) -> Result<()>);
+/// A labelled line and its colour.
+type Line = (&'static str, Vec<(f64, f64)>, RGBColor);
+
 fn plot_error(file: &Path) -> impl Fn(String) -> ReportError + '_ {
     move |reason| ReportError::Plot { file: file.display().to_string(), reason }
 }
 
 /// Writes every plot into `dir`; returns the file names.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<String>> {
-    let plots: [(&str, fn(&Report, &Path) -> Result<()>); 4] = [
+    let plots: [Plot; 4] = [
         ("histogram.svg", histogram),
         ("rate_distortion.svg", rate_distortion),
         ("layer_mse.svg", layer_mse),
@@ -111,7 +116,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
         .build_cartesian_2d(0.4f64..7.6, (lo * 0.7..hi * 1.5).log_scale())
         .map_err(|e| err(e.to_string()))?;
     chart.configure_mesh().x_desc("rate R (bits per weight)").y_desc("MSE").draw().map_err(|e| err(e.to_string()))?;
-    let lines: [(&str, Vec<(f64, f64)>, RGBColor); 3] = [
+    let lines: [Line; 3] = [
         ("Gaussian D(R) = σ²·2^(−2R)", gauss, COLOURS[0]),
         ("GGD Shannon lower bound", slb, COLOURS[1]),
         ("Blahut–Arimoto (weight histogram)", ba, COLOURS[2]),

@@ -153,6 +153,8 @@ pub struct Theory {
     pub blahut_arimoto: Vec<RdPoint>,
     /// Histogram bins of the Blahut–Arimoto source (and of the KL).
     pub histogram_bins: usize,
+    /// Entropy of that discrete source, bits: its D(R) is 0 from this rate on.
+    pub histogram_entropy_bits: f64,
     /// MSE of NF4, FP4 and the optimal codebooks on this tensor.
     pub codebooks: Vec<CodebookRow>,
     /// Histogram KL to a Gaussian of every layer's `down_proj`.

@@ -1,0 +1,207 @@
+//! End-to-end: a whole report on the tiny fixture model checked against numbers computed outside
+//! the report (the codebook crate's quantization of the checkpoint's weights; transformers'
+//! losses and logits stored in the fixture), a short report on the sample model, and the bad
+//! inputs that must fail cleanly without leaving a report directory behind.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::NdArray;
+use quantbound::codebook::{FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound::report::render::write_report;
+use quantbound::report::{Format, ModelSpec, NoProgress, ReportOptions, Texts};
+use safetensors::SafeTensors;
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/quantbound-llama/tests/data/tiny_llama/tied_gqa")
+}
+
+fn ints(st: &SafeTensors<'_>, name: &str) -> Vec<i64> {
+    st.tensor(name).unwrap().data().chunks(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+fn floats(st: &SafeTensors<'_>, name: &str) -> Vec<f32> {
+    st.tensor(name).unwrap().data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// The fixture's four sequences at their real lengths, and the tiny model's options.
+fn tiny_options(reference: &SafeTensors<'_>) -> ReportOptions {
+    let ids = ints(reference, "input_ids");
+    let lengths = ints(reference, "lengths");
+    let seq = ids.len() / lengths.len();
+    let sequences = lengths
+        .iter()
+        .enumerate()
+        .map(|(b, &n)| ids[b * seq..b * seq + n as usize].iter().map(|&v| v as u32).collect())
+        .collect();
+    ReportOptions {
+        layer: 1,
+        texts: Texts::Tokens(sequences),
+        texts_label: "the fixture's four sequences".into(),
+        ..ReportOptions::seed(ModelSpec::Folder(tiny()), "tiny_llama/tied_gqa")
+    }
+}
+
+#[test]
+fn tiny_report_matches_independent_computations() {
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let options = tiny_options(&reference);
+    let report = quantbound::report::run::<NdArray>(&options, &Default::default(), &NoProgress).unwrap();
+
+    // Weight MSE of every linear: quantize the checkpoint's own tensor with the codebook crate.
+    let model_bytes = std::fs::read(tiny().join("model.safetensors")).unwrap();
+    let model = SafeTensors::deserialize(&model_bytes).unwrap();
+    assert_eq!(report.layers.len(), 2 * 7 * 2);
+    for row in &report.layers {
+        let name = format!("model.layers.{}.{}.weight", row.layer, row.linear);
+        let view = model.tensor(&name).unwrap();
+        let w = floats(&model, &name);
+        let quant_type = if row.format == "nf4" { QuantType::Nf4 } else { QuantType::Fp4 };
+        let q = Quantized4bit::quantize(
+            &name,
+            FloatSlice::F32(&w),
+            view.shape(),
+            &QuantizeOptions::new(quant_type.codebook()),
+        )
+        .unwrap();
+        let wq = q.dequantize().to_f32_vec();
+        let mse = w.iter().zip(&wq).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((row.mse - mse).abs() <= 1e-12 * mse, "{name} {}: {} vs {mse}", row.format, row.mse);
+    }
+
+    // ΔCE and logits MSE against transformers' (fixture) losses and logits.
+    let mask = ints(&reference, "attention_mask");
+    let logits = floats(&reference, "logits");
+    for (format, key) in [("nf4", "nf4"), ("fp4", "fp4")] {
+        let result = report.formats.iter().find(|f| f.format == format).unwrap();
+        let loss = f64::from(floats(&reference, "loss")[0]);
+        let loss_q = f64::from(floats(&reference, &format!("loss_{key}"))[0]);
+        let m = &result.metrics;
+        assert!((m.ce_ref - loss).abs() < 2e-5, "CE ref {} vs transformers {loss}", m.ce_ref);
+        assert!((m.delta_ce - (loss_q - loss)).abs() < 2e-5, "{format} ΔCE {} vs {}", m.delta_ce, loss_q - loss);
+        let quantized = floats(&reference, &format!("logits_{key}"));
+        let (mut se, mut n) = (0f64, 0usize);
+        for (i, (a, b)) in logits.chunks(512).zip(quantized.chunks(512)).enumerate() {
+            if mask[i] == 1 {
+                se += a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>();
+                n += 512;
+            }
+        }
+        let expected = se / n as f64;
+        assert!(
+            (m.logits_mse - expected).abs() <= 1e-3 * expected,
+            "{format} logits MSE {} vs {expected}",
+            m.logits_mse
+        );
+        assert_eq!(m.scored_positions, (24 - 1) + (19 - 1) + (13 - 1) + (6 - 1));
+        // The seed object carries the same numbers under the notebook's names.
+        let seed = &report.seed.methods[format];
+        assert_eq!(seed.delta_ce, m.delta_ce);
+        assert_eq!(seed.amplification, m.logits_mse / seed.weight_mse);
+    }
+
+    // All four outputs, atomically, and refused over an existing directory without --force.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    write_report(&report, &out, false).unwrap();
+    for file in [
+        "report.md",
+        "report.json",
+        "layers.csv",
+        "plots/histogram.svg",
+        "plots/rate_distortion.svg",
+        "plots/layer_mse.svg",
+        "plots/layer_amplification.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for key in [
+        "sigma",
+        "d_shannon_gauss",
+        "ggd",
+        "mean_kl_to_gauss_bits",
+        "h_gauss_bits",
+        "h_ggd_bits",
+        "h_ggd_bits_seed_formula",
+        "bonus",
+        "bonus_seed_formula",
+        "bound_ggd_4",
+        "bound_ggd_4_seed_formula",
+        "ce_ref",
+    ] {
+        assert!(json["seed"].get(key).is_some(), "seed.{key}");
+    }
+    for key in [
+        "weight_mse",
+        "logits_mse",
+        "delta_ce",
+        "amplification",
+        "gap_bits_vs_gauss",
+        "gap_bits_vs_ggd",
+        "ce",
+        "mean_kl_nats",
+        "top1_agreement",
+    ] {
+        assert!(json["seed"]["methods"]["nf4"].get(key).is_some(), "seed.methods.nf4.{key}");
+    }
+    let csv = std::fs::read_to_string(out.join("layers.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 28);
+    let err = write_report(&report, &out, false).unwrap_err().to_string();
+    assert!(err.contains("--force"), "{err}");
+    write_report(&report, &out, true).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("report")], "no temporary directory is left");
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_errors() {
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let run = |options: &ReportOptions| {
+        quantbound::report::run::<NdArray>(options, &Default::default(), &NoProgress).unwrap_err().to_string()
+    };
+    let err = Format::parse("int3").unwrap_err().to_string();
+    assert!(err.contains("int3") && err.contains("nf4"), "{err}");
+
+    let err = run(&ReportOptions { layer: 2, ..tiny_options(&reference) });
+    assert!(err.contains("--layer 2") && err.contains("2 layers"), "{err}");
+
+    let err =
+        run(&ReportOptions { texts: Texts::Lines(vec!["fine".into(), String::new()]), ..tiny_options(&reference) });
+    assert!(err.contains("text 2") && err.contains("tokenizes to nothing"), "{err}");
+
+    let err = ModelSpec::parse("no/such/dir/model.gguf").unwrap_err().to_string();
+    assert!(err.contains("model.gguf"), "{err}");
+}
+
+/// A short report on the sample model (CI fetches it; skipped, saying so, without it).
+#[test]
+fn short_sample_report() {
+    let Ok(_) = quantbound::llama::sample::find() else {
+        eprintln!("SKIPPED short_sample_report: run `cargo xtask fetch-sample`");
+        return;
+    };
+    let options = ReportOptions {
+        texts: Texts::Lines(vec![
+            "The capital of France is Paris, and the capital of Italy is Rome.".into(),
+            "Rust is a systems programming language focused on safety.".into(),
+        ]),
+        texts_label: "two sentences".into(),
+        ..ReportOptions::seed(ModelSpec::Sample, "sample")
+    };
+    let report = quantbound::report::run::<NdArray>(&options, &Default::default(), &NoProgress).unwrap();
+    assert_eq!(report.model.layers, 30);
+    assert_eq!(report.layers.len(), 30 * 7 * 2);
+    let nf4 = &report.seed.methods["nf4"];
+    let fp4 = &report.seed.methods["fp4"];
+    // NF4 is the better 4-bit code for bell-shaped weights: lower weight MSE and less damage.
+    assert!(nf4.weight_mse < fp4.weight_mse && nf4.mean_kl_nats < fp4.mean_kl_nats);
+    // The seed's entropy formula understates h_ggd by (log2 e − 1)/β bits.
+    let beta = report.seed.ggd.beta;
+    let gap = report.seed.h_ggd_bits - report.seed.h_ggd_bits_seed_formula;
+    assert!((gap - (std::f64::consts::LOG2_E - 1.0) / beta).abs() < 1e-9, "{gap}");
+    // NF4 device bytes: at most 0.3 × f16.
+    let f = report.formats.iter().find(|f| f.format == "nf4").unwrap();
+    assert!((f.device_bytes as f64) <= 0.3 * f.f16_bytes as f64);
+}
