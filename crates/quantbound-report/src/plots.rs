@@ -112,10 +112,16 @@ fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
         .caption(format!("D(R) of {} and the formats at R = 4 and R_eff", t.tensor), ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(70)
+        .y_label_area_size(80)
         .build_cartesian_2d(0.4f64..7.6, (lo * 0.7..hi * 1.5).log_scale())
         .map_err(|e| err(e.to_string()))?;
-    chart.configure_mesh().x_desc("rate R (bits per weight)").y_desc("MSE").draw().map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("rate R (bits per weight)")
+        .y_desc("MSE")
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
     let lines: [Line; 3] = [
         ("Gaussian D(R) = σ²·2^(−2R)", gauss, COLOURS[0]),
         ("GGD Shannon lower bound", slb, COLOURS[1]),
@@ -172,8 +178,8 @@ fn layer_plot(
 ) -> Result<()> {
     let err = plot_error(file);
     let values = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).filter(|v| *v > 0.0 && v.is_finite());
-    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (1e-9, 1.0) };
+    let hi = values.fold(0.0f64, f64::max);
+    let hi = if hi > 0.0 { hi } else { 1.0 };
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let layers = report.model.layers as f64;
@@ -181,10 +187,16 @@ fn layer_plot(
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5..layers - 0.5, (lo * 0.8..hi * 1.25).log_scale())
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5..layers - 0.5, 0.0..hi * 1.1)
         .map_err(|e| err(e.to_string()))?;
-    chart.configure_mesh().x_desc("layer").y_desc(y_desc).draw().map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("layer")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| format!("{v:.2e}"))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
     for (i, (label, line)) in series.into_iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart
