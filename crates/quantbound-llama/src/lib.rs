@@ -1,9 +1,13 @@
-//! Llama-family checkpoints for quantbound.
+//! Llama-family models on Burn for quantbound, generic over the backend.
 //!
-//! Today: the [`gguf`] reader (GGUF v3 metadata and tensors, dequantization of F32, F16, BF16,
-//! Q8_0, Q4_0 and Q4_1, llama.cpp → Hugging Face names with the q/k rope permutation undone as
-//! transformers does) and the embedded [`sample`] model's location. The Burn model generic over
-//! `B: Backend` is the next step of this crate.
+//! - [`gguf`]: GGUF v3 (metadata, tensors; F32, F16, BF16, Q8_0, Q4_0, Q4_1), llama.cpp → Hugging
+//!   Face names with the q/k rope permutation undone as transformers does;
+//! - [`config`], [`weights`], [`hub`]: config.json or GGUF metadata; safetensors folders (dense or
+//!   bnb-4bit), GGUF and the Hugging Face Hub;
+//! - [`tokenizer`]: from tokenizer.json or GGUF metadata, right-padded batches;
+//! - [`linear`], [`model`]: one linear for dense and 4-bit (NF4/FP4, on the device) weights and the
+//!   Llama forward pass, matching transformers;
+//! - [`sample`]: where the embedded sample model is cached.
 
 pub mod config;
 mod error;
