@@ -358,11 +358,10 @@ fn theory_of(
     let dist = stats.fit.dist;
     let h_ggd = dist.entropy_bits();
     let source = DiscreteSource::histogram(weights, SEED_BINS).map_err(theory(tensor))?;
-    let histogram = density_histogram(weights, SEED_BINS);
-    let width = if histogram.len() > 1 { histogram[1].0 - histogram[0].0 } else { 1.0 };
-    // The discrete source's entropy: at this rate its D(R) reaches 0.
-    let histogram_entropy_bits =
-        -histogram.iter().map(|&(_, d)| d * width).filter(|&p| p > 0.0).map(|p| p * p.log2()).sum::<f64>();
+    // The same equal-width bins as densities, for the plot.
+    let width = source.values[1] - source.values[0];
+    let histogram = source.values.iter().zip(&source.probabilities).map(|(&v, &p)| (v, p / width)).collect();
+    let histogram_entropy_bits = source.entropy_bits();
     let mut curve = Vec::new();
     let mut rates: Vec<f64> = BA_RATES.to_vec();
     rates.extend([SEED_RATE, r_eff]);
@@ -468,20 +467,6 @@ fn theory_of(
         histogram_entropy_bits,
         down_proj_kl_bits: all.iter().filter(|s| s.linear == "mlp.down_proj").map(|s| s.kl_bits).collect(),
     })
-}
-
-/// (bin centre, density) of `bins` equal-width bins over [min, max].
-fn density_histogram(x: &[f32], bins: usize) -> Vec<(f64, f64)> {
-    let (lo, hi) =
-        x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())));
-    let width = (hi - lo) / bins as f64;
-    let mut counts = vec![0usize; bins];
-    for &v in x {
-        let k = (((f64::from(v) - lo) / width) as usize).min(bins - 1);
-        counts[k] += 1;
-    }
-    let n = x.len() as f64;
-    counts.iter().enumerate().map(|(k, &c)| (lo + (k as f64 + 0.5) * width, c as f64 / (n * width))).collect()
 }
 
 /// Token sequences of the texts, each at most `max_length` long and non-empty.

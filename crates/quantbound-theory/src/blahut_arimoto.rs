@@ -23,6 +23,11 @@ impl DiscreteSource {
         })
     }
 
+    /// The source's entropy in bits, −Σ p log2 p: its D(R) is 0 from this rate on.
+    pub fn entropy_bits(&self) -> f64 {
+        -self.probabilities.iter().filter(|&&p| p > 0.0).map(|p| p * p.log2()).sum::<f64>()
+    }
+
     fn variance(&self) -> f64 {
         let mean: f64 = self.values.iter().zip(&self.probabilities).map(|(v, p)| v * p).sum();
         self.values.iter().zip(&self.probabilities).map(|(v, p)| p * (v - mean).powi(2)).sum()
