@@ -238,6 +238,19 @@ impl<B: QuantBackend> Linear<B> {
         }
     }
 
+    /// [`Linear::weight`] read back to the host, row-major `[out, in]`.
+    pub fn weight_values(&self) -> Vec<f32> {
+        self.weight().into_data().convert::<f32>().to_vec().expect("converted to f32")
+    }
+
+    /// The device the weight lives on.
+    pub fn device(&self) -> B::Device {
+        match &self.weight {
+            Weight::Dense(w) => w.device(),
+            Weight::Quant4(q) => q.nibbles.device(),
+        }
+    }
+
     /// [`Linear::weight`], dequantized by tensor ops even where the backend has a faster path
     /// (so tests on the CPU cover what GPU backends run).
     #[doc(hidden)]

@@ -311,16 +311,8 @@ impl<B: QuantBackend> Llama<B> {
     /// `options`, quantized bit-exactly as bnb does from the weights this model uses.
     pub fn quantize(&self, options: &QuantizeOptions) -> Result<Self> {
         self.map_linears(|name, linear| {
-            let [out, input] = linear.shape();
-            let weight = linear.weight();
-            let device = weight.device();
-            let weight = weight.into_data().to_vec::<f32>().map_err(|e| crate::LlamaError::Tensor {
-                file: "model".into(),
-                tensor: name.into(),
-                reason: format!("cannot read the weight back from the device: {e:?}"),
-            })?;
-            let q = Quantized4bit::quantize(name, FloatSlice::F32(&weight), &[out, input], options)?;
-            Linear::quantized(&q, name, &device)
+            let q = Quantized4bit::quantize(name, FloatSlice::F32(&linear.weight_values()), &linear.shape(), options)?;
+            Linear::quantized(&q, name, &linear.device())
         })
     }
 

@@ -51,10 +51,6 @@ fn theory(what: &str) -> impl FnOnce(quantbound_theory::TheoryError) -> ReportEr
     move |source| ReportError::Theory { what: what.to_owned(), source }
 }
 
-fn host_weight<B: QuantBackend>(linear: &Linear<B>) -> Vec<f32> {
-    linear.weight().into_data().convert::<f32>().to_vec().expect("converted to f32")
-}
-
 /// Runs the comparison `options` describes on `device`.
 pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progress: &dyn Progress) -> Result<Report> {
     if options.formats.is_empty() {
@@ -99,7 +95,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     // fitted and quantized in parallel (the fits dominate; this bounds host memory to one layer).
     for chunk in linears.chunks(7) {
         let weights: Vec<(&String, [usize; 2], Vec<f32>)> =
-            chunk.iter().map(|(name, linear)| (name, linear.shape(), host_weight(linear))).collect();
+            chunk.iter().map(|(name, linear)| (name, linear.shape(), linear.weight_values())).collect();
         let analysed =
             weights.par_iter().map(|(name, shape, w)| analyse(name, shape, w, options)).collect::<Result<Vec<_>>>()?;
         for ((name, _, w), (linear_stats, per_format)) in weights.into_iter().zip(analysed) {
