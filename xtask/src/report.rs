@@ -7,7 +7,7 @@ use burn::backend::NdArray;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use quantbound_codebook::Blocksize;
-use quantbound_report::render::write_report;
+use quantbound_report::render::{refuse_existing, write_report};
 use quantbound_report::{Format, ModelSpec, Progress, RefDtype, ReportOptions, Stage, Texts};
 
 use crate::files::Error;
@@ -90,9 +90,8 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         )
         .into());
     }
-    if args.out.exists() && !args.force {
-        return Err(format!("{}: the output directory exists; pass --force to replace it", args.out.display()).into());
-    }
+    // Refuse before a run of minutes, not after it.
+    refuse_existing(&args.out, args.force)?;
     // The newcomer's first command: fetch the sample on first use.
     if args.model == "sample" && quantbound_llama::sample::find().is_err() {
         eprintln!("the sample model is not cached yet; fetching it (cargo xtask fetch-sample)");

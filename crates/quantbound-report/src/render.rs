@@ -16,12 +16,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 /// directory that is renamed to `out` at the end, so `out` either holds a whole report or does not
 /// exist. An existing `out` is an error unless `force`, which replaces it.
 pub fn write_report(report: &Report, out: &Path, force: bool) -> Result<()> {
-    if out.exists() && !force {
-        return Err(ReportError::Invalid(format!(
-            "{}: the output directory exists; pass --force to replace it",
-            out.display()
-        )));
-    }
+    refuse_existing(out, force)?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let name = out.file_name().map_or("report".into(), |n| n.to_string_lossy().into_owned());
@@ -36,6 +31,18 @@ pub fn write_report(report: &Report, out: &Path, force: bool) -> Result<()> {
         let _ = std::fs::remove_dir_all(&temp);
     }
     written
+}
+
+/// The error for an existing output directory without `force` (callers check before a long run,
+/// and [`write_report`] again before writing).
+pub fn refuse_existing(out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !force {
+        return Err(ReportError::Invalid(format!(
+            "{}: the output directory exists; pass --force to replace it",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 fn write_into(report: &Report, dir: &Path) -> Result<()> {
