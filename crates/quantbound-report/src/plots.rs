@@ -15,14 +15,12 @@ const SIZE: (u32, u32) = (900, 560);
 const COLOURS: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
 
+/// What drawing returns: plotters', statrs' and our errors alike, named with the file once.
+type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
 /// A plot's file name and the function that draws it.
-type Plot = (&'static str, fn(&Report, &Path) -> Result<()>);
+type Plot = (&'static str, fn(&Report, &Path) -> Drawn);
 /// A labelled line and its colour.
 type Line = (&'static str, Vec<(f64, f64)>, RGBColor);
-
-fn plot_error(file: &Path) -> impl Fn(String) -> ReportError + '_ {
-    move |reason| ReportError::Plot { file: file.display().to_string(), reason }
-}
 
 /// Writes every plot into `dir`; returns the file names.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<String>> {
@@ -34,64 +32,55 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<String>> {
     ];
     let mut names = Vec::new();
     for (name, draw) in plots {
-        draw(report, &dir.join(name))?;
+        let file = dir.join(name);
+        draw(report, &file)
+            .map_err(|e| ReportError::Plot { file: file.display().to_string(), reason: e.to_string() })?;
         names.push(name.to_owned());
     }
     Ok(names)
 }
 
-fn histogram(report: &Report, file: &Path) -> Result<()> {
-    let err = plot_error(file);
+fn histogram(report: &Report, file: &Path) -> Drawn {
     let t = &report.theory;
     let hist = &t.histogram;
     let width = if hist.len() > 1 { hist[1].0 - hist[0].0 } else { 1.0 };
     let (lo, hi) = (hist.first().map_or(-1.0, |h| h.0 - width), hist.last().map_or(1.0, |h| h.0 + width));
-    let ggd = GeneralizedGaussian::new(t.ggd.beta, t.ggd.loc, t.ggd.scale).map_err(|e| err(e.to_string()))?;
+    let ggd = GeneralizedGaussian::new(t.ggd.beta, t.ggd.loc, t.ggd.scale)?;
     let curve = |f: &dyn Fn(f64) -> f64| {
         (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).map(|x| (x, f(x))).collect::<Vec<_>>()
     };
     let ggd_curve = curve(&|x| ggd.pdf(x));
-    let normal = Normal::new(ggd.loc(), t.sigma).map_err(|e| err(e.to_string()))?;
+    let normal = Normal::new(ggd.loc(), t.sigma)?;
     let gauss_curve = curve(&|x| normal.pdf(x));
     let top = hist.iter().map(|h| h.1).chain(ggd_curve.iter().map(|p| p.1)).fold(0.0, f64::max) * 1.05;
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("{}: histogram and fits", t.tensor), ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(|e| err(e.to_string()))?;
-    chart.configure_mesh().x_desc("weight").y_desc("density").draw().map_err(|e| err(e.to_string()))?;
+        .build_cartesian_2d(lo..hi, 0.0..top)?;
+    chart.configure_mesh().x_desc("weight").y_desc("density").draw()?;
     chart
         .draw_series(hist.iter().map(|&(c, d)| {
             Rectangle::new([(c - width / 2.0, 0.0), (c + width / 2.0, d)], RGBColor(160, 160, 160).filled())
-        }))
-        .map_err(|e| err(e.to_string()))?
+        }))?
         .label(format!("weights ({} bins)", hist.len()))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], RGBColor(160, 160, 160).filled()));
     chart
-        .draw_series(LineSeries::new(ggd_curve, COLOURS[0].stroke_width(2)))
-        .map_err(|e| err(e.to_string()))?
+        .draw_series(LineSeries::new(ggd_curve, COLOURS[0].stroke_width(2)))?
         .label(format!("GGD fit β = {:.3}", t.ggd.beta))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], COLOURS[0].stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(gauss_curve, COLOURS[1].stroke_width(2)))
-        .map_err(|e| err(e.to_string()))?
+        .draw_series(LineSeries::new(gauss_curve, COLOURS[1].stroke_width(2)))?
         .label(format!("Gaussian σ = {:.3e}", t.sigma))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], COLOURS[1].stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(root.present()?)
 }
 
-fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
-    let err = plot_error(file);
+fn rate_distortion(report: &Report, file: &Path) -> Drawn {
     let t = &report.theory;
     let variance = t.sigma * t.sigma;
     let rates: Vec<f64> = (0..=70).map(|i| 0.5 + i as f64 * 0.1).collect();
@@ -107,21 +96,19 @@ fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
     let all = gauss.iter().chain(&slb).chain(&ba).map(|p| p.1).chain(points.iter().map(|p| p.2)).filter(|v| *v > 0.0);
     let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("D(R) of {} and the formats at R = 4 and R_eff", t.tensor), ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.4f64..7.6, (lo * 0.7..hi * 1.5).log_scale())
-        .map_err(|e| err(e.to_string()))?;
+        .build_cartesian_2d(0.4f64..7.6, (lo * 0.7..hi * 1.5).log_scale())?;
     chart
         .configure_mesh()
         .x_desc("rate R (bits per weight)")
         .y_desc("MSE")
         .y_label_formatter(&|v| format!("{v:.0e}"))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
+        .draw()?;
     let lines: [Line; 3] = [
         ("Gaussian D(R) = σ²·2^(−2R)", gauss, COLOURS[0]),
         ("GGD Shannon lower bound", slb, COLOURS[1]),
@@ -129,8 +116,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
     ];
     for (label, line, colour) in lines {
         chart
-            .draw_series(LineSeries::new(line, colour.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
+            .draw_series(LineSeries::new(line, colour.stroke_width(2)))?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
@@ -138,8 +124,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
         let colour = [BLACK, COLOURS[3]][i % 2];
         let mine: Vec<(f64, f64)> = points.iter().filter(|p| &p.0 == format).map(|p| (p.1, p.2)).collect();
         chart
-            .draw_series(mine.iter().map(|&p| Circle::new(p, 5, colour.filled())))
-            .map_err(|e| err(e.to_string()))?
+            .draw_series(mine.iter().map(|&p| Circle::new(p, 5, colour.filled())))?
             .label(format!(
                 "{} measured (R = 4 and R_eff = {:.3})",
                 format.to_uppercase(),
@@ -147,13 +132,8 @@ fn rate_distortion(report: &Report, file: &Path) -> Result<()> {
             ))
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(root.present()?)
 }
 
 /// Per layer and format: the mean over the layer's linears of `value(row)`.
@@ -175,49 +155,33 @@ fn layer_plot(
     title: &str,
     y_desc: &str,
     series: Vec<(String, Vec<(f64, f64)>)>,
-) -> Result<()> {
-    let err = plot_error(file);
+) -> Drawn {
     let values = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).filter(|v| *v > 0.0 && v.is_finite());
     let hi = values.fold(0.0f64, f64::max);
     let hi = if hi > 0.0 { hi } else { 1.0 };
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE)?;
     let layers = report.model.layers as f64;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(-0.5..layers - 0.5, 0.0..hi * 1.1)
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("layer")
-        .y_desc(y_desc)
-        .y_label_formatter(&|v| format!("{v:.2e}"))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
+        .build_cartesian_2d(-0.5..layers - 0.5, 0.0..hi * 1.1)?;
+    chart.configure_mesh().x_desc("layer").y_desc(y_desc).y_label_formatter(&|v| format!("{v:.2e}")).draw()?;
     for (i, (label, line)) in series.into_iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart
-            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
+            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
-        chart
-            .draw_series(line.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
-            .map_err(|e| err(e.to_string()))?;
+        chart.draw_series(line.into_iter().map(|p| Circle::new(p, 3, colour.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(root.present()?)
 }
 
-fn layer_mse(report: &Report, file: &Path) -> Result<()> {
+fn layer_mse(report: &Report, file: &Path) -> Drawn {
     let series = report
         .settings
         .formats
@@ -227,7 +191,7 @@ fn layer_mse(report: &Report, file: &Path) -> Result<()> {
     layer_plot(report, file, "Weight MSE per layer", "weight MSE", series)
 }
 
-fn layer_amplification(report: &Report, file: &Path) -> Result<()> {
+fn layer_amplification(report: &Report, file: &Path) -> Drawn {
     let series = report
         .settings
         .formats
