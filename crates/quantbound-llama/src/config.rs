@@ -139,6 +139,11 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// The id batches pad with: the first eos (padding is masked, so any id would do), else 0.
+    pub fn pad_id(&self) -> u32 {
+        self.eos_token_ids.first().copied().unwrap_or(0)
+    }
+
     /// Parses `config.json` text; `file` labels errors.
     pub fn from_json(text: &str, file: &str) -> Result<Self> {
         let error =

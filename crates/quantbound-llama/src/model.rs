@@ -7,8 +7,13 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
 use crate::error::Result;
+use std::path::Path;
+
+use crate::gguf::Gguf;
 use crate::linear::{Linear, QuantBackend};
+use crate::tokenizer::Tokenizer;
 use crate::weights::{expected_tensors, HostTensor, WeightSource};
+use crate::weights::{GgufWeights, SafetensorsFolder};
 use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
 
 /// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
@@ -195,6 +200,26 @@ pub struct Llama<B: QuantBackend> {
     rope: Rope,
 }
 
+/// A folder's `config.json`.
+fn folder_config(dir: &Path) -> Result<LlamaConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|source| crate::LlamaError::Io { file: path.display().to_string(), source })?;
+    LlamaConfig::from_json(&text, &path.display().to_string())
+}
+
+/// Maps the GGUF at `path` and hands its parsed form and file name to `f`; the mapping lives only
+/// for the call.
+fn with_gguf<T>(path: &Path, f: impl FnOnce(&Gguf<'_>, &str) -> Result<T>) -> Result<T> {
+    let name = path.display().to_string();
+    let io = |source| crate::LlamaError::Io { file: name.clone(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: a read-only mapping, dropped before returning; checkpoints are not rewritten while a
+    // model loads.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    f(&Gguf::parse(&bytes, &name)?, &name)
+}
+
 /// A change applied to each weight on the host before it goes to the device (by name).
 pub type WeightTransform<'a> = dyn Fn(&str, HostTensor) -> Result<HostTensor> + 'a;
 
@@ -317,26 +342,41 @@ impl<B: QuantBackend> Llama<B> {
     }
 
     /// A Hugging Face model folder: `config.json` and its safetensors weights (dense or bnb-4bit).
-    pub fn from_folder(dir: &std::path::Path, device: &B::Device, transform: &WeightTransform<'_>) -> Result<Self> {
-        let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| crate::LlamaError::Io { file: path.display().to_string(), source })?;
-        let config = LlamaConfig::from_json(&text, &path.display().to_string())?;
-        Self::load(&config, &crate::weights::SafetensorsFolder::open(dir)?, device, transform)
+    pub fn from_folder(dir: &Path, device: &B::Device, transform: &WeightTransform<'_>) -> Result<Self> {
+        Self::load(&folder_config(dir)?, &SafetensorsFolder::open(dir)?, device, transform)
+    }
+
+    /// [`Llama::from_folder`], and the folder's `tokenizer.json` (padding with the first eos).
+    pub fn from_folder_with_tokenizer(
+        dir: &Path,
+        device: &B::Device,
+        transform: &WeightTransform<'_>,
+    ) -> Result<(Self, Tokenizer)> {
+        let config = folder_config(dir)?;
+        let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"), config.pad_id())?;
+        Ok((Self::load(&config, &SafetensorsFolder::open(dir)?, device, transform)?, tokenizer))
     }
 
     /// A llama.cpp GGUF file: configuration from its metadata, weights dequantized to f32 with
     /// Hugging Face names and layout. The file is memory-mapped only while loading.
-    pub fn from_gguf_file(path: &std::path::Path, device: &B::Device, transform: &WeightTransform<'_>) -> Result<Self> {
-        let name = path.display().to_string();
-        let io = |source| crate::LlamaError::Io { file: name.clone(), source };
-        let file = std::fs::File::open(path).map_err(io)?;
-        // SAFETY: a read-only mapping, dropped before returning; checkpoints are not rewritten
-        // while a model loads.
-        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        let gguf = crate::gguf::Gguf::parse(&bytes, &name)?;
-        let config = LlamaConfig::from_gguf(&gguf, &name)?;
-        Self::load(&config, &crate::weights::GgufWeights::new(&gguf, &name), device, transform)
+    pub fn from_gguf_file(path: &Path, device: &B::Device, transform: &WeightTransform<'_>) -> Result<Self> {
+        with_gguf(path, |gguf, name| {
+            let config = LlamaConfig::from_gguf(gguf, name)?;
+            Self::load(&config, &GgufWeights::new(gguf, name), device, transform)
+        })
+    }
+
+    /// [`Llama::from_gguf_file`], and the tokenizer its metadata describes (padding with the first eos).
+    pub fn from_gguf_file_with_tokenizer(
+        path: &Path,
+        device: &B::Device,
+        transform: &WeightTransform<'_>,
+    ) -> Result<(Self, Tokenizer)> {
+        with_gguf(path, |gguf, name| {
+            let config = LlamaConfig::from_gguf(gguf, name)?;
+            let tokenizer = Tokenizer::from_gguf(gguf, name, config.pad_id())?;
+            Ok((Self::load(&config, &GgufWeights::new(gguf, name), device, transform)?, tokenizer))
+        })
     }
 
     /// Logits for a right-padded batch.

