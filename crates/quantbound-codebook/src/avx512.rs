@@ -1,12 +1,12 @@
 //! AVX-512 kernels for the two hot loops. Each has a portable twin in `quantize.rs` or
-//! `dequantize.rs`; the tests run both (see `simd::force_portable`) and compare them with the
-//! scalar reference.
+//! `dequantize.rs`; the tests run every level and compare it with the scalar reference.
 
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
 
 use crate::codebook::Codebook;
+use crate::dequantize::Output;
 use crate::nibble;
 
 /// Quantizes consecutive *full* blocks of f32 (`x.len()` a multiple of `bs`, which is a multiple
@@ -66,14 +66,6 @@ pub(crate) unsafe fn quantize_full_blocks(
             unsafe { _mm512_mask_cvtepi64_storeu_epi8(out.as_mut_ptr().cast(), 0xff, bytes) };
         }
     }
-}
-
-/// The output types of the dequantize kernel.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Output {
-    F32,
-    F16,
-    Bf16,
 }
 
 /// Dequantizes consecutive *full* blocks (`bs` a multiple of 32) of the output starting at block

@@ -12,6 +12,7 @@ use crate::blocksize::Blocksize;
 use crate::codebook::Codebook;
 use crate::nibble;
 use crate::simd;
+use quantbound_simd::SimdLevel;
 use crate::state::Absmax;
 
 /// Elements written by one rayon task.
@@ -96,36 +97,50 @@ fn dispatch(
     }
 }
 
-/// An output element type: how to round an f32 to it, and which AVX-512 kernel writes it.
+/// The output types of the SIMD dequantize kernels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    F32,
+    F16,
+    Bf16,
+}
+
+/// An output element type: how to round an f32 to it, and which kernel output writes it.
 trait Element: Copy + Send {
     /// f32 → this type, rounding as torch does.
     fn from_f32(v: f32) -> Self;
-    #[cfg(target_arch = "x86_64")]
-    const KERNEL: crate::avx512::Output;
+    const KERNEL: Output;
 }
 
 impl Element for f32 {
+    #[inline(always)]
     fn from_f32(v: f32) -> Self {
         v
     }
-    #[cfg(target_arch = "x86_64")]
-    const KERNEL: crate::avx512::Output = crate::avx512::Output::F32;
+    const KERNEL: Output = Output::F32;
 }
 
 impl Element for f16 {
+    #[inline(always)]
     fn from_f32(v: f32) -> Self {
         f16::from_f32(v)
     }
-    #[cfg(target_arch = "x86_64")]
-    const KERNEL: crate::avx512::Output = crate::avx512::Output::F16;
+    const KERNEL: Output = Output::F16;
 }
 
 impl Element for bf16 {
+    #[inline(always)]
     fn from_f32(v: f32) -> Self {
         simd::bf16_round(v)
     }
-    #[cfg(target_arch = "x86_64")]
-    const KERNEL: crate::avx512::Output = crate::avx512::Output::Bf16;
+    const KERNEL: Output = Output::Bf16;
+}
+
+/// The 16 outputs of one block: `code · absmax` once per value in f32 (the single f32 rounding
+/// bnb does), then rounded to `T`.
+#[inline(always)]
+fn block_table<T: Element>(values: &[f32; 16], scale: f32) -> [T; 16] {
+    std::array::from_fn(|i| T::from_f32(values[i] * scale))
 }
 
 fn in_parallel<T: Element>(
@@ -137,28 +152,40 @@ fn in_parallel<T: Element>(
 ) {
     let bs = blocksize.get();
     let per_task = (TASK_ELEMENTS / bs).max(1) * bs;
+    let level = quantbound_simd::active();
     out.par_chunks_mut(per_task).enumerate().for_each(|(task, out)| {
         let first_block = task * per_task / bs;
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        if simd::has_avx512() {
-            done = out.len() / bs * bs;
-            // SAFETY: the CPU has AVX-512 (F16C comes with it); `T` matches `KERNEL`; the slice
-            // holds whole blocks, each a multiple of 32 long.
-            unsafe {
-                crate::avx512::dequantize_blocks(packed, &absmax, first_block, bs, values, T::KERNEL, &mut out[..done])
-            };
-        }
-        // The portable path, and on AVX-512 the partial last block.
-        for (k, out) in out[done..].chunks_mut(bs).enumerate() {
-            let block = first_block + done / bs + k;
-            let start = block * bs / 2;
-            let bytes = &packed[start..start + out.len().div_ceil(2)];
-            // code · absmax once per value and block: the same single f32 rounding as bnb.
-            let scale = absmax(block);
-            let table: [T; 16] = std::array::from_fn(|i| T::from_f32(values[i] * scale));
-            lookup(bytes, &table, out);
-        }
+        // Whole blocks go to the level's kernel; the partial last block, and every block at the
+        // portable levels, to the portable lookup compiled for the level.
+        let whole = out.len() / bs * bs;
+        let done = match level {
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => {
+                // SAFETY: the level is active, so the CPU has AVX-512 (F16C comes with it); `T`
+                // matches `KERNEL`; the slice holds whole blocks, each a multiple of 32 long.
+                unsafe {
+                    crate::avx512::dequantize_blocks(packed, &absmax, first_block, bs, values, T::KERNEL, &mut out[..whole])
+                };
+                whole
+            }
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2 => {
+                let table = |block| block_table::<T>(values, absmax(block));
+                // SAFETY: the level is active, so the CPU has AVX2; `T` matches `KERNEL`; the
+                // slice holds whole blocks, each a multiple of 32 long.
+                unsafe { crate::avx2::dequantize_blocks(packed, table, first_block, bs, T::KERNEL, &mut out[..whole]) };
+                whole
+            }
+            _ => 0,
+        };
+        level.vectorize(|| {
+            for (k, out) in out[done..].chunks_mut(bs).enumerate() {
+                let block = first_block + done / bs + k;
+                let start = block * bs / 2;
+                let bytes = &packed[start..start + out.len().div_ceil(2)];
+                lookup(bytes, &block_table(values, absmax(block)), out);
+            }
+        });
     });
 }
 

@@ -11,6 +11,8 @@
 //! `docs/formats/bnb-4bit.md`.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod blocksize;
 pub mod bnb_json;
@@ -34,6 +36,5 @@ pub use double_quant::{dynamic_map, DoubleQuant, NESTED_BLOCKSIZE};
 pub use dtype::{FloatDtype, FloatSlice, FloatVec};
 pub use error::{CodebookError, Result};
 pub use quantize::{quantize_blocks_reference, MIN_ABSMAX};
-pub use simd::{force_portable, has_avx512};
 pub use state::{Absmax, QuantState, QuantizeOptions, Quantized4bit};
 pub use torch_mean::{torch_mean, torch_sum};

@@ -66,3 +66,38 @@ mod lanes {
 }
 #[cfg(target_arch = "x86_64")]
 pub(crate) use lanes::{interleave_indices, pack_u64_lanes, split_lanes, unpack_32_lanes_u16};
+
+/// AVX2 / SSSE3 forms of [`pack`] and [`unpack`], for the kernels in `avx2.rs`.
+#[cfg(target_arch = "x86_64")]
+mod lanes_avx2 {
+    use std::arch::x86_64::*;
+
+    /// 8 indices in u32 lanes → the 4 bytes `lane[2j] << 4 | lane[2j+1]`, byte j at bits 8j.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn pack_u64_lanes_avx2(index: __m256i) -> u32 {
+        // In each u64 lane the first element of the pair is the low half, so it goes high.
+        let pairs = _mm256_or_si256(_mm256_slli_epi64::<4>(index), _mm256_srli_epi64::<32>(index));
+        // Byte 0 of each u64 lane: bytes 0 and 8 of each 128-bit half.
+        let picked = _mm256_shuffle_epi8(pairs, _mm256_setr_epi8(
+            0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+            0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        ));
+        let low = _mm256_extract_epi16::<0>(picked) as u32 & 0xffff;
+        let high = _mm256_extract_epi16::<8>(picked) as u32 & 0xffff;
+        low | high << 16
+    }
+
+    /// 16 packed bytes → the indices of elements 0..16 and 16..32, one per byte, in order: byte
+    /// j's high nibble is element 2j, so it comes first.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn unpack_16_bytes_sse(packed: __m128i) -> [__m128i; 2] {
+        let mask = _mm_set1_epi8(0x0f);
+        let first = _mm_and_si128(_mm_srli_epi16::<4>(packed), mask);
+        let second = _mm_and_si128(packed, mask);
+        [_mm_unpacklo_epi8(first, second), _mm_unpackhi_epi8(first, second)]
+    }
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use lanes_avx2::{pack_u64_lanes_avx2, unpack_16_bytes_sse};

@@ -9,7 +9,8 @@
 //! - an odd element count is padded with the index of a scaled 0.
 //!
 //! [`quantize_blocks`] is the fast path (rayon over groups of blocks, branch-free inner loops that
-//! the compiler vectorises, compiled a second time for AVX-512 and picked at run time).
+//! the compiler vectorises, AVX2 and AVX-512 intrinsics, or the portable loop compiled for the active
+//! [`SimdLevel`]).
 //! [`quantize_blocks_reference`] is the plain scalar transcription of the rules; tests compare them.
 
 use rayon::prelude::*;
@@ -18,7 +19,7 @@ use crate::blocksize::Blocksize;
 use crate::codebook::Codebook;
 use crate::dtype::FloatSlice;
 use crate::nibble;
-use crate::simd;
+use quantbound_simd::SimdLevel;
 
 /// The floor bnb puts under the absmax of the tail block and under every divisor: `1e-38` as f32.
 pub const MIN_ABSMAX: f32 = 1e-38;
@@ -42,8 +43,10 @@ pub(crate) fn quantize_blocks(
     let blocks_per_task = (TASK_ELEMENTS / bs).max(1);
     // Within a task, chunks of whole blocks small enough to convert into a stack buffer.
     let blocks_per_chunk = Blocksize::MAX / bs;
+    let level = quantbound_simd::active();
     packed.par_chunks_mut(blocks_per_task * bs / 2).zip(absmax.par_chunks_mut(blocks_per_task)).enumerate().for_each(
         |(task, (packed, absmax))| {
+            level.vectorize(|| {
             let mut buffer = [0f32; Blocksize::MAX];
             let chunks = packed.chunks_mut(blocks_per_chunk * bs / 2).zip(absmax.chunks_mut(blocks_per_chunk));
             for (c, (packed, absmax)) in chunks.enumerate() {
@@ -58,33 +61,33 @@ pub(crate) fn quantize_blocks(
                 };
                 let full = x.len() / bs;
                 let (packed_full, packed_tail) = packed.split_at_mut(full * bs / 2);
-                quantize_full_blocks(&x[..full * bs], bs, codebook, packed_full, &mut absmax[..full]);
+                quantize_full_blocks(level, &x[..full * bs], bs, codebook, packed_full, &mut absmax[..full]);
                 if full < absmax.len() {
                     absmax[full] = quantize_block(&x[full * bs..], true, codebook, packed_tail);
                 }
             }
+            })
         },
     );
 }
 
-/// Consecutive full blocks: the AVX-512 kernel where the CPU has it, else the portable one.
+/// Consecutive full blocks: the level's intrinsics kernel on x86-64, else the portable loop (which
+/// the caller compiles for the level).
 #[inline(always)]
-fn quantize_full_blocks(x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if simd::has_avx512() {
-        // SAFETY: the CPU has AVX-512; every supported blocksize is a multiple of 16.
-        unsafe { crate::avx512::quantize_full_blocks(x, bs, codebook, packed, absmax) };
-        return;
+fn quantize_full_blocks(level: SimdLevel, x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the level is active, so the CPU has AVX-512; every blocksize is a multiple of 16.
+        SimdLevel::Avx512 => unsafe { crate::avx512::quantize_full_blocks(x, bs, codebook, packed, absmax) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the level is active, so the CPU has AVX2; every blocksize is a multiple of 16.
+        SimdLevel::Avx2 => unsafe { crate::avx2::quantize_full_blocks(x, bs, codebook, packed, absmax) },
+        _ => {
+            for ((block, packed), absmax) in x.chunks_exact(bs).zip(packed.chunks_exact_mut(bs / 2)).zip(absmax) {
+                *absmax = quantize_block(block, false, codebook, packed);
+            }
+        }
     }
-    quantize_full_blocks_portable(x, bs, codebook, packed, absmax);
-}
-
-crate::multiversion! {
-fn quantize_full_blocks_portable(x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
-    for ((block, packed), absmax) in x.chunks_exact(bs).zip(packed.chunks_exact_mut(bs / 2)).zip(absmax) {
-        *absmax = quantize_block(block, false, codebook, packed);
-    }
-}
 }
 
 /// Quantizes one block into `out` (`⌈len/2⌉` bytes) and returns the absmax to store.

@@ -1,60 +1,6 @@
-//! Run-time CPU dispatch for the hot loops, and the float conversions they share.
-//!
-//! The kernels are written as plain branch-free Rust that the compiler vectorises, and where that
-//! is not enough, as AVX-512 intrinsics (`avx512.rs`). [`multiversion!`] compiles a function twice,
-//! for the baseline target and with AVX-512 enabled, and picks the copy the CPU can run, so one
-//! binary is both portable and fast.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
-
-/// Whether the AVX-512 kernels run (F, BW, VL: Skylake-X, Ice Lake, Zen 4 and later), unless
-/// [`force_portable`] turned them off.
-#[inline]
-pub fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        !FORCE_PORTABLE.load(Ordering::Relaxed)
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Switches the AVX-512 kernels off (or back on) process-wide, so tests can run the portable
-/// kernels on an AVX-512 machine. Both give identical results, so flipping it while other threads
-/// quantize is harmless.
-#[doc(hidden)]
-pub fn force_portable(on: bool) {
-    FORCE_PORTABLE.store(on, Ordering::Relaxed);
-}
-
-/// Defines `fn name(args) { body }` twice: an AVX-512 copy and a baseline copy, chosen at run time.
-/// Exported (hidden) so the workspace's other numeric crates share it.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! multiversion {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? $body
-                if $crate::has_avx512() {
-                    // SAFETY: this copy uses only features the running CPU has just reported.
-                    return unsafe { avx512($($arg),*) };
-                }
-            }
-            $body
-        }
-    };
-}
+//! The float conversions the kernels share. Which instruction set runs them is
+//! [`quantbound_simd::active`]'s choice; the kernels match on it (intrinsics in `avx512.rs` and
+//! `avx2.rs`) or hand a portable body to [`quantbound_simd::SimdLevel::vectorize`].
 
 /// bf16 → f32, exact (a shift); written to vectorise.
 #[inline(always)]

@@ -10,6 +10,7 @@ use quantbound_codebook::{
     dequantize_blocks_reference, quantize_blocks_reference, Blocksize, Codebook, FloatSlice, FloatVec, QuantType,
     QuantizeOptions, Quantized4bit,
 };
+use quantbound_simd::SimdLevel;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -39,17 +40,18 @@ fn codebooks() -> Vec<Codebook> {
     ]
 }
 
-/// Both fast paths, the AVX-512 kernels (where the CPU has them) and the portable ones.
+/// Every SIMD level this CPU has (scalar, and AVX2 / AVX-512 / NEON where present), each run
+/// against the scalar reference.
 #[test]
-fn fast_paths_equal_reference() {
-    for portable in [false, true] {
-        quantbound_codebook::force_portable(portable);
-        fast_path_equals_reference(portable);
+fn every_simd_level_equals_reference() {
+    let levels = SimdLevel::supported();
+    eprintln!("SIMD levels tested: {levels:?}");
+    for level in levels {
+        quantbound_simd::with_level(level, || fast_path_equals_reference(level)).unwrap();
     }
-    quantbound_codebook::force_portable(false);
 }
 
-fn fast_path_equals_reference(portable: bool) {
+fn fast_path_equals_reference(level: SimdLevel) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for blocksize in Blocksize::SUPPORTED {
         let blocksize = Blocksize::new(blocksize, "test").unwrap();
@@ -63,7 +65,7 @@ fn fast_path_equals_reference(portable: bool) {
                     let q = Quantized4bit::quantize("random", data, &[n], &options).unwrap();
                     let (packed, absmax) = quantize_blocks_reference(data, blocksize, &codebook);
                     let what = format!(
-                        "portable {portable}, n {n}, blocksize {blocksize}, {:?}, {:?}",
+                        "level {level}, n {n}, blocksize {blocksize}, {:?}, {:?}",
                         data.dtype(),
                         codebook.values()
                     );
