@@ -4,10 +4,14 @@
 //! Shapes: 16,777,216 f32 values (Llama-3.2-1B's down_proj) and a 4096×4096 bf16 matrix.
 //! Quantize throughput counts input bytes; dequantize throughput counts output bytes (bnb's
 //! convention for its 35.8 GB/s figure). Dequantize writes into a reused buffer.
+//!
+//! Every SIMD level the CPU has is measured (`quantize/nf4/avx2`, `…/scalar`, …), so the AVX2
+//! path is timed on an AVX-512 machine too. `QUANTBOUND_SIMD` does not apply here.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use half::bf16;
 use quantbound_codebook::{FloatSlice, FloatSliceMut, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound_simd::SimdLevel;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
@@ -56,10 +60,13 @@ fn quantize(c: &mut Criterion) {
             FloatSlice::Bf16(s) => bench_memcpy(&mut group, s),
             FloatSlice::F16(s) => bench_memcpy(&mut group, s),
         }
-        for (name, options) in configs() {
-            group.bench_function(BenchmarkId::new("quantize", name), |b| {
-                b.iter(|| Quantized4bit::quantize("w", black_box(data), &[4096, 4096], &options).unwrap())
-            });
+        for level in SimdLevel::supported() {
+            quantbound_simd::set_level(level).unwrap();
+            for (name, options) in configs() {
+                group.bench_function(BenchmarkId::new("quantize", format!("{name}/{level}")), |b| {
+                    b.iter(|| Quantized4bit::quantize("w", black_box(data), &[4096, 4096], &options).unwrap())
+                });
+            }
         }
         group.finish();
     }
@@ -76,9 +83,12 @@ fn dequantize(c: &mut Criterion) {
             FloatSlice::F32(s) => bench_memcpy(&mut group, s),
             _ => bench_memcpy(&mut group, &bf16s),
         }
-        for (name, options) in configs() {
+        for (level, (name, options)) in
+            SimdLevel::supported().into_iter().flat_map(|level| configs().into_iter().map(move |c| (level, c)))
+        {
+            quantbound_simd::set_level(level).unwrap();
             let q = Quantized4bit::quantize("w", data, &[4096, 4096], &options).unwrap();
-            group.bench_function(BenchmarkId::new("dequantize_into", name), |b| {
+            group.bench_function(BenchmarkId::new("dequantize_into", format!("{name}/{level}")), |b| {
                 b.iter(|| {
                     let out = match data {
                         FloatSlice::F32(_) => FloatSliceMut::F32(&mut out_f32),
