@@ -155,16 +155,19 @@ fn joint_newton(x: &[f32], mut beta: f64, mut loc: f64, spread: f64) -> (f64, f6
 
 /// Σ f(xᵢ) over the data in parallel, three f64 accumulators.
 fn par_sum(x: &[f32], f: impl Fn(f64) -> [f64; 3] + Sync) -> [f64; 3] {
+    let level = quantbound_simd::active();
     x.par_chunks(TASK)
         .map(|chunk| {
-            let mut acc = [0.0; 3];
-            for &v in chunk {
-                let r = f(f64::from(v));
-                acc[0] += r[0];
-                acc[1] += r[1];
-                acc[2] += r[2];
-            }
-            acc
+            level.vectorize(|| {
+                let mut acc = [0.0; 3];
+                for &v in chunk {
+                    let r = f(f64::from(v));
+                    acc[0] += r[0];
+                    acc[1] += r[1];
+                    acc[2] += r[2];
+                }
+                acc
+            })
         })
         .reduce(|| [0.0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
 }
@@ -173,7 +176,8 @@ fn par_sum(x: &[f32], f: impl Fn(f64) -> [f64; 3] + Sync) -> [f64; 3] {
 /// [Σ d^β, Σ d^β ln d, Σ d^β ln² d, Σ s·d^(β−1), Σ d^(β−2), Σ s·d^(β−1) ln d].
 /// Zero distances add 0 (their terms vanish, or are excluded for the negative powers).
 fn moments(x: &[f32], loc: f64, beta: f64) -> [f64; 6] {
-    x.par_chunks(TASK).map(|chunk| moments_chunk(chunk, loc, beta)).reduce(
+    let level = quantbound_simd::active();
+    x.par_chunks(TASK).map(|chunk| level.vectorize(|| moments_chunk(chunk, loc, beta))).reduce(
         || [0.0; 6],
         |mut a, b| {
             a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
@@ -185,8 +189,10 @@ fn moments(x: &[f32], loc: f64, beta: f64) -> [f64; 6] {
 /// Lanes of the vectorised sums.
 const LANES: usize = 8;
 
-quantbound_codebook::multiversion! {
-/// [`moments`] over one chunk, eight lanes at a time so the loop vectorises.
+/// [`moments`] over one chunk, eight lanes at a time so the loop vectorises (compiled for the
+/// active SIMD level by the caller). The lanes fix the order of the additions, so every level
+/// gives the same bits.
+#[inline(always)]
 fn moments_chunk(chunk: &[f32], loc: f64, beta: f64) -> [f64; 6] {
     let mut acc = [[0.0f64; LANES]; 6];
     let (groups, rest) = chunk.as_chunks::<LANES>();
@@ -197,7 +203,6 @@ fn moments_chunk(chunk: &[f32], loc: f64, beta: f64) -> [f64; 6] {
     tail[..rest.len()].copy_from_slice(rest);
     accumulate(&mut acc, &tail, rest.len(), loc, beta);
     acc.map(|lanes| lanes.iter().sum())
-}
 }
 
 /// Adds the terms of the first `active` values of `group` to the lane accumulators.
