@@ -178,7 +178,7 @@ fn in_parallel<T: Element>(
             }
             _ => 0,
         };
-        level.vectorize(|| {
+        level.vectorize(#[inline(always)] || {
             for (k, out) in out[done..].chunks_mut(bs).enumerate() {
                 let block = first_block + done / bs + k;
                 let start = block * bs / 2;

@@ -46,7 +46,7 @@ pub(crate) fn quantize_blocks(
     let level = quantbound_simd::active();
     packed.par_chunks_mut(blocks_per_task * bs / 2).zip(absmax.par_chunks_mut(blocks_per_task)).enumerate().for_each(
         |(task, (packed, absmax))| {
-            level.vectorize(|| {
+            level.vectorize(#[inline(always)] || {
             let mut buffer = [0f32; Blocksize::MAX];
             let chunks = packed.chunks_mut(blocks_per_chunk * bs / 2).zip(absmax.chunks_mut(blocks_per_chunk));
             for (c, (packed, absmax)) in chunks.enumerate() {

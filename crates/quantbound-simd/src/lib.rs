@@ -102,8 +102,9 @@ impl SimdLevel {
     }
 
     /// Runs `op` compiled for this level: pulp's `V4`, `V3` or `Neon` token, or its scalar arch.
-    /// Code the closure calls is compiled for the level only where it is inlined into it, so the
-    /// kernels mark their helpers `#[inline(always)]`.
+    /// Code is compiled for the level only where it is inlined into pulp's target-feature
+    /// function, so pass an `#[inline(always)] || …` closure and mark its helpers
+    /// `#[inline(always)]` (a plain closure with a large body stays baseline code).
     #[inline(always)]
     pub fn vectorize<Op: pulp::WithSimd>(self, op: Op) -> Op::Output {
         use pulp::Simd;

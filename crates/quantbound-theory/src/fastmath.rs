@@ -2,7 +2,7 @@
 //! the fit's passes over up to 10⁸ values. Both are accurate to a few ulp on the ranges used.
 
 /// 1/(2k+1) for k = 0..12: the atanh series.
-const LN_SERIES: [f64; 12] = [
+pub(crate) const LN_SERIES: [f64; 12] = [
     1.0,
     0.3333333333333333,
     0.2,
@@ -18,7 +18,7 @@ const LN_SERIES: [f64; 12] = [
 ];
 
 /// 1/n! for n = 0..14: the exponential series.
-const EXP_SERIES: [f64; 14] = [
+pub(crate) const EXP_SERIES: [f64; 14] = [
     1.0,
     1.0,
     0.5,
@@ -35,6 +35,11 @@ const EXP_SERIES: [f64; 14] = [
     1.6059043836821613e-10,
 ];
 
+/// 2⁵².
+pub(crate) const TWO_52: f64 = 4_503_599_627_370_496.0;
+/// 1.5·2⁵²: adding it rounds an f64 of magnitude < 2⁵¹ to an integer held in the low bits.
+pub(crate) const ROUNDER: f64 = 6_755_399_441_055_744.0;
+
 /// ln x for normal positive x.
 ///
 /// # Formula
@@ -43,11 +48,13 @@ const EXP_SERIES: [f64; 14] = [
 #[inline(always)]
 pub fn ln(x: f64) -> f64 {
     let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    // The biased exponent as an f64 without an integer → float conversion (which AVX2 lacks for
+    // 64-bit lanes): 2⁵² + n has n in its low mantissa bits.
+    let biased = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - TWO_52;
     let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     let big = m > std::f64::consts::SQRT_2;
     m = if big { m * 0.5 } else { m };
-    e += i64::from(big);
+    let e = biased - 1023.0 + if big { 1.0 } else { 0.0 };
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
     // 1 + s²/3 + s⁴/5 + … + s²²/23, Horner.
@@ -55,26 +62,29 @@ pub fn ln(x: f64) -> f64 {
     for &c in LN_SERIES[..11].iter().rev() {
         p = p * s2 + c;
     }
-    e as f64 * std::f64::consts::LN_2 + 2.0 * s * p
+    e * std::f64::consts::LN_2 + 2.0 * s * p
 }
 
 /// eˣ for x in [−708, 709] (clamped outside).
 ///
 /// # Formula
-/// x = k·ln 2 + r, k = round(x/ln 2), |r| ≤ ln2/2 (ln 2 split in two parts for exactness);
+/// x = k·ln 2 + r, k = round(x/ln 2) (ties to even), |r| ≤ ln2/2 (ln 2 split in two parts for exactness);
 /// eʳ by its Taylor series to r¹³ (remainder < 2e-16); eˣ = 2ᵏ·eʳ.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
     const LN2_HI: f64 = 0.693_147_180_369_123_8;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let x = x.clamp(-708.0, 709.0);
-    let k = (x * std::f64::consts::LOG2_E).round();
+    // k = x/ln 2 rounded to the nearest integer (ties to even) by adding 1.5·2⁵²: the sum's low
+    // mantissa bits then hold k in two's complement, which builds 2ᵏ below with integer ops only.
+    let shifted = x * std::f64::consts::LOG2_E + ROUNDER;
+    let k = shifted - ROUNDER;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let mut p = EXP_SERIES[13];
     for &c in EXP_SERIES[..13].iter().rev() {
         p = p * r + c;
     }
-    p * f64::from_bits(((k as i64 + 1023) as u64) << 52)
+    p * f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52)
 }
 
 #[cfg(test)]

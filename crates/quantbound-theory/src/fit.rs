@@ -158,7 +158,7 @@ fn par_sum(x: &[f32], f: impl Fn(f64) -> [f64; 3] + Sync) -> [f64; 3] {
     let level = quantbound_simd::active();
     x.par_chunks(TASK)
         .map(|chunk| {
-            level.vectorize(|| {
+            level.vectorize(#[inline(always)] || {
                 let mut acc = [0.0; 3];
                 for &v in chunk {
                     let r = f(f64::from(v));
@@ -177,7 +177,7 @@ fn par_sum(x: &[f32], f: impl Fn(f64) -> [f64; 3] + Sync) -> [f64; 3] {
 /// Zero distances add 0 (their terms vanish, or are excluded for the negative powers).
 fn moments(x: &[f32], loc: f64, beta: f64) -> [f64; 6] {
     let level = quantbound_simd::active();
-    x.par_chunks(TASK).map(|chunk| level.vectorize(|| moments_chunk(chunk, loc, beta))).reduce(
+    x.par_chunks(TASK).map(|chunk| level.vectorize(Moments { level, chunk, loc, beta })).reduce(
         || [0.0; 6],
         |mut a, b| {
             a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
@@ -186,18 +186,43 @@ fn moments(x: &[f32], loc: f64, beta: f64) -> [f64; 6] {
     )
 }
 
+/// [`moments_chunk`] as a pulp operation, so that it is compiled for the active level (a closure
+/// would be called through a shim that stays baseline code).
+struct Moments<'a> {
+    level: quantbound_simd::SimdLevel,
+    chunk: &'a [f32],
+    loc: f64,
+    beta: f64,
+}
+
+impl pulp::WithSimd for Moments<'_> {
+    type Output = [f64; 6];
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> [f64; 6] {
+        moments_chunk(self.level, self.chunk, self.loc, self.beta)
+    }
+}
+
 /// Lanes of the vectorised sums.
 const LANES: usize = 8;
 
 /// [`moments`] over one chunk, eight lanes at a time so the loop vectorises (compiled for the
-/// active SIMD level by the caller). The lanes fix the order of the additions, so every level
+/// active SIMD level by the caller; AVX2 has its own kernel, `fit_avx2.rs`). The lanes fix the order of the additions, so every level
 /// gives the same bits.
 #[inline(always)]
-fn moments_chunk(chunk: &[f32], loc: f64, beta: f64) -> [f64; 6] {
+fn moments_chunk(level: quantbound_simd::SimdLevel, chunk: &[f32], loc: f64, beta: f64) -> [f64; 6] {
     let mut acc = [[0.0f64; LANES]; 6];
     let (groups, rest) = chunk.as_chunks::<LANES>();
-    for group in groups {
-        accumulate(&mut acc, group, LANES, loc, beta);
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the level is active, so the CPU has AVX2.
+        quantbound_simd::SimdLevel::Avx2 => unsafe { crate::fit_avx2::accumulate_groups(&mut acc, groups, loc, beta) },
+        _ => {
+            for group in groups {
+                accumulate(&mut acc, group, LANES, loc, beta);
+            }
+        }
     }
     let mut tail = [0f32; LANES];
     tail[..rest.len()].copy_from_slice(rest);
@@ -210,7 +235,7 @@ fn moments_chunk(chunk: &[f32], loc: f64, beta: f64) -> [f64; 6] {
 fn accumulate(acc: &mut [[f64; LANES]; 6], group: &[f32; LANES], active: usize, loc: f64, beta: f64) {
     for lane in 0..LANES {
         let diff = f64::from(group[lane]) - loc;
-        let valid = diff != 0.0 && lane < active;
+        let valid = (diff != 0.0) & (lane < active);
         let d = if valid { diff.abs() } else { 1.0 };
         let weight = if valid { 1.0 } else { 0.0 };
         let sign = if diff < 0.0 { -1.0 } else { 1.0 };

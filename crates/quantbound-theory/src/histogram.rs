@@ -63,14 +63,14 @@ impl Histogram {
             return Err(bad("the values contain NaN or infinity"));
         }
         let level = quantbound_simd::active();
-        let (lo, hi) = level.vectorize(|| {
+        let (lo, hi) = level.vectorize(#[inline(always)] || {
             x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())))
         });
         if hi <= lo {
             return Err(bad("the values are constant"));
         }
         let width = (hi - lo) / bins as f64;
-        let counts = level.vectorize(|| {
+        let counts = level.vectorize(#[inline(always)] || {
             let mut counts = vec![0u64; bins];
             // Bin indices 8 at a time (vectorised), then the counts.
             let (groups, rest) = x.as_chunks::<8>();

@@ -17,6 +17,8 @@ pub mod bounds;
 mod error;
 mod fastmath;
 pub mod fit;
+#[cfg(target_arch = "x86_64")]
+mod fit_avx2;
 mod ggd;
 pub mod histogram;
 pub mod quantizer;
