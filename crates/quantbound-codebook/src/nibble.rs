@@ -16,6 +16,11 @@ pub fn unpack(byte: u8) -> (u8, u8) {
     (byte >> 4, byte & 0x0f)
 }
 
+/// Right shifts that take elements `8w .. 8w + 8`, in order, out of word `w` when the packed
+/// bytes are read as little-endian u32 words (byte 0 in the low 8 bits): each byte holds its first
+/// element in the high nibble. For backends that unpack with tensor ops.
+pub const WORD_SHIFTS: [i32; 8] = [4, 0, 12, 8, 20, 16, 28, 24];
+
 /// Number of bytes that hold `numel` 4-bit values.
 #[inline]
 pub fn packed_len(numel: usize) -> usize {
@@ -101,3 +106,16 @@ mod lanes_avx2 {
 }
 #[cfg(target_arch = "x86_64")]
 pub(crate) use lanes_avx2::{pack_u64_lanes_avx2, unpack_16_bytes_sse};
+
+#[cfg(test)]
+mod tests {
+    /// [`super::WORD_SHIFTS`] reads the elements of a little-endian word in the order [`super::unpack`] gives them.
+    #[test]
+    fn word_shifts_follow_unpack() {
+        let bytes = [0x12u8, 0x34, 0x56, 0x78];
+        let word = u32::from_le_bytes(bytes);
+        let from_word: Vec<u8> = super::WORD_SHIFTS.iter().map(|&s| ((word >> s) & 0xf) as u8).collect();
+        let from_bytes: Vec<u8> = bytes.iter().flat_map(|&b| <[u8; 2]>::from(super::unpack(b))).collect();
+        assert_eq!(from_word, from_bytes);
+    }
+}

@@ -9,6 +9,7 @@
 //!   Llama forward pass, matching transformers;
 //! - [`sample`]: where the embedded sample model is cached.
 
+pub mod backend;
 pub mod config;
 mod error;
 pub mod gguf;

@@ -4,14 +4,15 @@
 //! per-block absmax (f32, or bnb's double-quantized 8-bit codes packed four per word with the
 //! nested absmax and offset), and the 16-entry codebook. Each forward dequantizes it into f32,
 //! exactly as bnb does (`code[i]·absmax`, and `nested_code[q]·nested_absmax + offset` for double
-//! quant), then multiplies. [`QuantBackend::dequantize_4bit`] does it with tensor ops — shift,
-//! mask, codebook lookup, scale — on any backend; on ndarray, whose device is the host, it runs
-//! quantbound-codebook's SIMD kernel on the tensor's storage instead.
+//! quant), then multiplies. [`QuantBackend::linear_4bit`] does it with tensor ops — shift,
+//! mask, codebook lookup, scale, matmul — on any backend; the CPU backends run
+//! quantbound-codebook's SIMD kernel on the tensor's storage instead (`crate::backend`).
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{DType, Int, Tensor, TensorData};
 use quantbound_codebook::{Absmax, Blocksize, Codebook, Quantized4bit, NESTED_BLOCKSIZE};
 
+use crate::backend::{dequantize_4bit_by_tensor_ops, floats, unpack_words, PadTo, QuantBackend};
 use crate::error::{LlamaError, Result};
 
 /// A linear layer's weight: dense, or bnb 4-bit.
@@ -29,9 +30,10 @@ enum Weight<B: Backend> {
     Quant4(Quant4<B>),
 }
 
-/// A 4-bit weight's state on the device.
+/// A 4-bit weight's state on the device. Opaque outside the crate; the backends in
+/// [`crate::backend`] read it.
 #[derive(Clone, Debug)]
-struct Quant4<B: Backend> {
+pub struct Quant4<B: Backend> {
     /// bnb's packed bytes, four per little-endian `i32` word, zero-padded to a whole word:
     /// element `2i` in the high nibble of byte `i`, element `2i + 1` in the low one.
     nibbles: Tensor<B, 1, Int>,
@@ -39,6 +41,8 @@ struct Quant4<B: Backend> {
     scales: Scales<B>,
     blocksize: Blocksize,
     blocks: usize,
+    /// `[out_features, in_features]`.
+    shape: [usize; 2],
 }
 
 #[derive(Clone, Debug)]
@@ -55,107 +59,8 @@ fn words_of(bytes: &[u8]) -> Vec<i32> {
     bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| w << 8 | u32::from(b)) as i32).collect()
 }
 
-/// The values held in `words`, `shifts.len()` per word: value `k` of word `w` is
-/// `(words[w] >> shifts[k]) & mask`.
-fn unpack_words<B: Backend>(words: Tensor<B, 1, Int>, shifts: &[i32], mask: i32) -> Tensor<B, 1, Int> {
-    let per_word = shifts.len();
-    let [len] = words.dims();
-    let device = words.device();
-    let shifts = Tensor::<B, 1, Int>::from_data(TensorData::new(shifts.to_vec(), [per_word]), (&device, DType::I32));
-    // Expanded explicitly: not every backend broadcasts integer operands.
-    words
-        .unsqueeze_dim::<2>(1)
-        .expand([len, per_word])
-        .bitwise_right_shift(shifts.unsqueeze::<2>().expand([len, per_word]))
-        .bitwise_and_scalar(mask.elem())
-        .reshape([len * per_word])
-}
-
 /// Bytes of a word, low first.
 const BYTE_SHIFTS: [i32; 4] = [0, 8, 16, 24];
-/// Nibbles of a word in element order: bnb puts the first of each byte in its high half.
-const NIBBLE_SHIFTS: [i32; 8] = [4, 0, 12, 8, 20, 16, 28, 24];
-
-/// A backend that can dequantize bnb 4-bit weights. The provided method uses tensor ops only, so
-/// any backend can take it as is; a backend with direct access to its buffers may do better.
-pub trait QuantBackend: Backend {
-    /// `code[nibble_i] · absmax[i / blocksize]` in f32 for the `numel` elements `nibbles` holds
-    /// (laid out as in bnb's packed bytes, four bytes per little-endian `i32`).
-    fn dequantize_4bit(
-        nibbles: Tensor<Self, 1, Int>,
-        absmax: Tensor<Self, 1>,
-        code: &Codebook,
-        blocksize: Blocksize,
-        numel: usize,
-    ) -> Tensor<Self, 1> {
-        dequantize_4bit_by_tensor_ops(nibbles, absmax, code, blocksize, numel)
-    }
-}
-
-/// [`QuantBackend::dequantize_4bit`]'s provided method, for any backend.
-fn dequantize_4bit_by_tensor_ops<B: Backend>(
-    nibbles: Tensor<B, 1, Int>,
-    absmax: Tensor<B, 1>,
-    code: &Codebook,
-    blocksize: Blocksize,
-    numel: usize,
-) -> Tensor<B, 1> {
-    let device = nibbles.device();
-    let blocks = absmax.dims()[0];
-    let indices = unpack_words(nibbles, &NIBBLE_SHIFTS, 0x0f).narrow(0, 0, numel);
-    let values = floats::<B>(code.values(), &device).select(0, indices).pad_to(blocks * blocksize.get());
-    let values = values.reshape([blocks, blocksize.get()]) * absmax.unsqueeze_dim::<2>(1);
-    values.reshape([blocks * blocksize.get()]).narrow(0, 0, numel)
-}
-
-#[cfg(feature = "ndarray")]
-mod ndarray_backend {
-    use burn::backend::ndarray::{
-        FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
-    };
-    use burn::tensor::{Int, Tensor, TensorData};
-    use quantbound_codebook::{dequantize_packed, Blocksize, Codebook, FloatSliceMut};
-
-    /// ndarray's device is the host: dequantize the tensor's bytes with the SIMD kernel.
-    impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::QuantBackend for NdArray<E, I, Q>
-    where
-        NdArrayTensor: From<SharedArray<E>>,
-        NdArrayTensor: From<SharedArray<I>>,
-    {
-        fn dequantize_4bit(
-            nibbles: Tensor<Self, 1, Int>,
-            absmax: Tensor<Self, 1>,
-            code: &Codebook,
-            blocksize: Blocksize,
-            numel: usize,
-        ) -> Tensor<Self, 1> {
-            let device = nibbles.device();
-            let words = nibbles.into_data();
-            let words: &[i32] = words.as_slice().expect("4-bit weights are stored as i32 words");
-            let packed = &bytemuck::cast_slice::<i32, u8>(words)[..numel.div_ceil(2)];
-            let absmax = absmax.into_data().convert::<f32>();
-            let absmax: &[f32] = absmax.as_slice().expect("converted to f32");
-            let mut out = vec![0f32; numel];
-            dequantize_packed("4-bit linear", packed, absmax, blocksize, code, FloatSliceMut::F32(&mut out))
-                .expect("the layer was built with consistent lengths");
-            Tensor::from_data(TensorData::new(out, [numel]), &device)
-        }
-    }
-}
-
-// The GPU backends take the tensor-op path (f32, and on CUDA f16/bf16 compute too).
-#[cfg(feature = "cuda")]
-impl QuantBackend for burn::backend::Cuda {}
-#[cfg(feature = "cuda")]
-impl QuantBackend for burn::backend::Cuda<half::f16> {}
-#[cfg(feature = "cuda")]
-impl QuantBackend for burn::backend::Cuda<half::bf16> {}
-#[cfg(feature = "wgpu")]
-impl QuantBackend for burn::backend::Wgpu {}
-
-fn floats<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B, 1> {
-    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
-}
 
 impl<B: QuantBackend> Linear<B> {
     /// A dense layer from a PyTorch-layout weight `[out_features, in_features]`.
@@ -195,6 +100,7 @@ impl<B: QuantBackend> Linear<B> {
             scales,
             blocksize: q.state.blocksize,
             blocks: q.state.absmax.len(),
+            shape,
         };
         Ok(Linear { weight: Weight::Quant4(quant), shape })
     }
@@ -234,7 +140,7 @@ impl<B: QuantBackend> Linear<B> {
     pub fn weight(&self) -> Tensor<B, 2> {
         match &self.weight {
             Weight::Dense(w) => w.clone().transpose(),
-            Weight::Quant4(q) => q.dequantize(self.shape),
+            Weight::Quant4(q) => q.dequantize(),
         }
     }
 
@@ -257,7 +163,7 @@ impl<B: QuantBackend> Linear<B> {
     pub fn weight_by_tensor_ops(&self) -> Tensor<B, 2> {
         match &self.weight {
             Weight::Dense(w) => w.clone().transpose(),
-            Weight::Quant4(q) => q.dequantize_by_tensor_ops(self.shape),
+            Weight::Quant4(q) => q.dequantize_by_tensor_ops(),
         }
     }
 
@@ -266,17 +172,36 @@ impl<B: QuantBackend> Linear<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [batch, seq, input] = x.dims();
         let [out, _] = self.shape;
-        let weight_t = match &self.weight {
-            Weight::Dense(w) => w.clone(),
-            Weight::Quant4(q) => q.dequantize(self.shape).transpose(),
+        let x = x.reshape([batch * seq, input]);
+        let y = match &self.weight {
+            Weight::Dense(w) => x.matmul(w.clone()),
+            Weight::Quant4(q) => B::linear_4bit(x, q),
         };
-        x.reshape([batch * seq, input]).matmul(weight_t).reshape([batch, seq, out])
+        y.reshape([batch, seq, out])
     }
 }
 
 impl<B: QuantBackend> Quant4<B> {
+    /// `[out_features, in_features]`.
+    pub(crate) fn shape(&self) -> [usize; 2] {
+        self.shape
+    }
+
+    /// bnb's packed bytes as little-endian `i32` words.
+    pub(crate) fn nibbles(&self) -> &Tensor<B, 1, Int> {
+        &self.nibbles
+    }
+
+    pub(crate) fn code(&self) -> &Codebook {
+        &self.code
+    }
+
+    pub(crate) fn blocksize(&self) -> Blocksize {
+        self.blocksize
+    }
+
     /// The per-block absmax, `[blocks]`.
-    fn absmax(&self) -> Tensor<B, 1> {
+    pub(crate) fn absmax(&self) -> Tensor<B, 1> {
         match &self.scales {
             Scales::Plain(a) => a.clone(),
             Scales::Double { codes, nested_absmax, nested_code, offset } => {
@@ -295,30 +220,16 @@ impl<B: QuantBackend> Quant4<B> {
     }
 
     /// `code[nibble] · absmax[block]`, `[out, in]`.
-    fn dequantize(&self, [out, input]: [usize; 2]) -> Tensor<B, 2> {
+    pub(crate) fn dequantize(&self) -> Tensor<B, 2> {
+        let [out, input] = self.shape;
         B::dequantize_4bit(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, out * input)
             .reshape([out, input])
     }
 
     /// [`Quant4::dequantize`] by the provided tensor-op method, whatever the backend.
-    fn dequantize_by_tensor_ops(&self, [out, input]: [usize; 2]) -> Tensor<B, 2> {
+    fn dequantize_by_tensor_ops(&self) -> Tensor<B, 2> {
+        let [out, input] = self.shape;
         dequantize_4bit_by_tensor_ops(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, out * input)
             .reshape([out, input])
-    }
-}
-
-/// Zero padding at the end of a vector.
-trait PadTo {
-    fn pad_to(self, len: usize) -> Self;
-}
-
-impl<B: Backend> PadTo for Tensor<B, 1> {
-    fn pad_to(self, len: usize) -> Self {
-        let [n] = self.dims();
-        if n == len {
-            return self;
-        }
-        let zeros = Tensor::zeros([len - n], &self.device());
-        Tensor::cat(vec![self, zeros], 0)
     }
 }

@@ -10,7 +10,9 @@ use crate::error::Result;
 use std::path::Path;
 
 use crate::gguf::Gguf;
-use crate::linear::{Linear, QuantBackend};
+use crate::backend::QuantBackend;
+use crate::linear::Linear;
+use burn::tensor::backend::Backend;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{expected_tensors, HostTensor, WeightSource};
 use crate::weights::{GgufWeights, SafetensorsFolder};
@@ -18,12 +20,12 @@ use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
 
 /// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
 #[derive(Clone, Debug)]
-struct RmsNorm<B: QuantBackend> {
+struct RmsNorm<B: Backend> {
     weight: Tensor<B, 1>,
     eps: f64,
 }
 
-impl<B: QuantBackend> RmsNorm<B> {
+impl<B: Backend> RmsNorm<B> {
     /// # Shapes
     /// - x: [batch, seq, hidden]
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -42,7 +44,7 @@ struct Rope {
 
 impl Rope {
     /// cos and sin of positions start..start + len, `[len, head_dim]` each, in f32.
-    fn tables<B: QuantBackend>(&self, start: usize, len: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    fn tables<B: Backend>(&self, start: usize, len: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let head_dim = 2 * self.inv_freq.len();
         let mut cos = Vec::with_capacity(len * head_dim);
         let mut sin = Vec::with_capacity(len * head_dim);
@@ -64,7 +66,7 @@ impl Rope {
 ///
 /// # Shapes
 /// - x: [batch, heads, seq, head_dim]
-fn apply_rope<B: QuantBackend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
+fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
     let head_dim = x.dims()[3];
     let half = head_dim / 2;
     let first = x.clone().narrow(3, 0, half);
@@ -75,13 +77,13 @@ fn apply_rope<B: QuantBackend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor
 
 /// Keys and values of earlier positions, per layer, before the GQA repeat.
 #[derive(Clone, Debug, Default)]
-pub struct KvCache<B: QuantBackend> {
+pub struct KvCache<B: Backend> {
     /// Per layer: [batch, kv_heads, cached, head_dim] each.
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     len: usize,
 }
 
-impl<B: QuantBackend> KvCache<B> {
+impl<B: Backend> KvCache<B> {
     pub fn new() -> Self {
         KvCache { layers: Vec::new(), len: 0 }
     }

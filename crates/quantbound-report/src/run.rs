@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use quantbound_codebook::{Codebook, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
-use quantbound_llama::linear::{Linear, QuantBackend};
+use quantbound_llama::backend::QuantBackend;
+use quantbound_llama::linear::Linear;
 use quantbound_llama::model::Llama;
 use quantbound_llama::tokenizer::Tokenizer;
 use quantbound_llama::weights::HostTensor;
@@ -251,14 +252,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
             effective_rate: r_eff,
             ref_dtype: format!("{:?}", options.ref_dtype).to_lowercase(),
             compute_dtype: "f32".into(),
-            backend: std::any::type_name::<B>()
-                .split('<')
-                .next()
-                .unwrap_or("?")
-                .rsplit("::")
-                .next()
-                .unwrap_or("?")
-                .into(),
+            backend: B::NAME.into(),
             max_length: options.max_length,
             batch_size: options.batch_size,
             layer: options.layer,

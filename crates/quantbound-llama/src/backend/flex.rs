@@ -1,0 +1,100 @@
+//! burn-flex: its tensors are host buffers it lends out, so the 4-bit linear never leaves the
+//! host and never allocates a weight. Each call dequantizes the packed bytes, read in place, into
+//! one reused per-thread f32 buffer (the size of the largest linear; warm in cache, no page
+//! faults), then runs the same `gemm` kernel Flex's own matmul uses on it, `x · Wᵀ`, with `W` read
+//! through strides.
+
+use std::cell::RefCell;
+
+use burn::backend::Flex;
+use burn::tensor::{Int, Tensor, TensorData};
+use quantbound_codebook::{Blocksize, Codebook};
+
+use crate::linear::Quant4;
+
+thread_local! {
+    /// The dequantized weight of the linear being multiplied, reused across calls and layers.
+    static WEIGHT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Products smaller than this (m·n·k) run on one thread, as Flex's matmul does.
+const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+
+impl super::QuantBackend for Flex {
+    const NAME: &'static str = "flex";
+
+    fn dequantize_4bit(
+        nibbles: Tensor<Self, 1, Int>,
+        absmax: Tensor<Self, 1>,
+        code: &Codebook,
+        blocksize: Blocksize,
+        numel: usize,
+    ) -> Tensor<Self, 1> {
+        let device = nibbles.device();
+        let mut out = vec![0f32; numel];
+        dequantize(&nibbles, &absmax, code, blocksize, &mut out);
+        Tensor::from_data(TensorData::new(out, [numel]), &device)
+    }
+
+    fn linear_4bit(x: Tensor<Self, 2>, weight: &Quant4<Self>) -> Tensor<Self, 2> {
+        let [rows, input] = x.dims();
+        let [out, _] = weight.shape();
+        let device = x.device();
+        let x = x.into_primitive().tensor();
+        // A strided view is copied into a contiguous buffer by Flex itself.
+        let x = if x.as_slice::<f32>().is_some() { x } else { x.to_contiguous() };
+        let lhs = x.as_slice::<f32>().expect("f32 activations, contiguous");
+        let absmax = weight.absmax();
+        let mut y = vec![0f32; rows * out];
+        WEIGHT.with_borrow_mut(|w| {
+            w.resize(out * input, 0.0);
+            dequantize(weight.nibbles(), &absmax, weight.code(), weight.blocksize(), w);
+            let parallelism = if rows * out * input >= PARALLEL_THRESHOLD {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            };
+            // y[r, o] = Σᵢ x[r, i]·W[o, i]: dst and lhs row-major, rhs = Wᵀ read with column
+            // stride `input` and row stride 1.
+            // SAFETY: every pointer covers the extent its strides and sizes reach: y is
+            // rows × out, x is rows × input, W is out × input, all contiguous row-major.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    out,
+                    input,
+                    y.as_mut_ptr(),
+                    1,
+                    out as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    input as isize,
+                    w.as_ptr(),
+                    input as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                )
+            };
+        });
+        Tensor::from_data(TensorData::new(y, [rows, out]), &device)
+    }
+}
+
+/// The packed words and the absmax, read in place from Flex's buffers, into `out`.
+fn dequantize(nibbles: &Tensor<Flex, 1, Int>, absmax: &Tensor<Flex, 1>, code: &Codebook, blocksize: Blocksize, out: &mut [f32]) {
+    let words = nibbles.clone().into_primitive();
+    let absmax = absmax.clone().into_primitive().tensor();
+    super::dequantize_on_host(
+        words.as_slice::<i32>().expect("4-bit weights are stored as contiguous i32 words"),
+        absmax.as_slice::<f32>().expect("the absmax is a contiguous f32 vector"),
+        code,
+        blocksize,
+        out,
+    );
+}

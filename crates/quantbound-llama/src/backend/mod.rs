@@ -1,0 +1,126 @@
+//! What each Burn backend does for the 4-bit linear, and the CPU backend quantbound runs on.
+//!
+//! The model is generic over `B: Backend`; only [`crate::linear::Linear`] needs more, through
+//! [`QuantBackend`]. Its provided methods use tensor ops only (shift, mask, codebook `select`,
+//! scale, then Burn's matmul), so a GPU backend takes them as they are (`gpu.rs`). The CPU backends,
+//! whose device is the host, read the packed bytes in place and run quantbound-codebook's SIMD
+//! kernel instead (`flex.rs`, `ndarray.rs`). Backend names appear only in this module.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
+use quantbound_codebook::{dequantize_packed, nibble, Blocksize, Codebook, FloatSliceMut};
+
+use crate::linear::Quant4;
+
+#[cfg(feature = "flex")]
+mod flex;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod gpu;
+#[cfg(feature = "ndarray")]
+mod ndarray;
+
+/// The CPU backend: burn-flex (gemm-based matmul, rayon, SIMD elementwise ops), chosen over
+/// burn-ndarray by the forward bench (docs/performance.md). The one place that names it.
+#[cfg(feature = "flex")]
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend when built without `flex`: burn-ndarray with its threads and SIMD.
+#[cfg(all(feature = "ndarray", not(feature = "flex")))]
+pub type Cpu = burn::backend::NdArray;
+
+/// The name of a backend type for reports: `Cpu` is "flex" or "ndarray".
+pub fn name<B: QuantBackend>() -> &'static str {
+    B::NAME
+}
+
+/// A backend that can run bnb 4-bit linears.
+pub trait QuantBackend: Backend {
+    /// A short name for reports ("flex", "ndarray", "cuda", "wgpu").
+    const NAME: &'static str;
+
+    /// `code[nibble_i] · absmax[i / blocksize]` in f32 for the `numel` elements `nibbles` holds
+    /// (laid out as in bnb's packed bytes, four bytes per little-endian `i32`).
+    fn dequantize_4bit(
+        nibbles: Tensor<Self, 1, Int>,
+        absmax: Tensor<Self, 1>,
+        code: &Codebook,
+        blocksize: Blocksize,
+        numel: usize,
+    ) -> Tensor<Self, 1> {
+        dequantize_4bit_by_tensor_ops(nibbles, absmax, code, blocksize, numel)
+    }
+
+    /// `x · Wᵀ` for a 4-bit `W` (`[out, in]`): by default the dequantized weight, then Burn's
+    /// matmul.
+    ///
+    /// # Shapes
+    /// - x: [rows, in] → [rows, out]
+    fn linear_4bit(x: Tensor<Self, 2>, weight: &Quant4<Self>) -> Tensor<Self, 2> {
+        x.matmul(weight.dequantize().transpose())
+    }
+}
+
+/// [`QuantBackend::dequantize_4bit`]'s provided method, for any backend.
+pub(crate) fn dequantize_4bit_by_tensor_ops<B: Backend>(
+    nibbles: Tensor<B, 1, Int>,
+    absmax: Tensor<B, 1>,
+    code: &Codebook,
+    blocksize: Blocksize,
+    numel: usize,
+) -> Tensor<B, 1> {
+    let device = nibbles.device();
+    let blocks = absmax.dims()[0];
+    let indices = unpack_words(nibbles, &nibble::WORD_SHIFTS, 0x0f).narrow(0, 0, numel);
+    let values = floats::<B>(code.values(), &device).select(0, indices).pad_to(blocks * blocksize.get());
+    let values = values.reshape([blocks, blocksize.get()]) * absmax.unsqueeze_dim::<2>(1);
+    values.reshape([blocks * blocksize.get()]).narrow(0, 0, numel)
+}
+
+/// The values held in `words`, `shifts.len()` per word: value `k` of word `w` is
+/// `(words[w] >> shifts[k]) & mask`.
+pub(crate) fn unpack_words<B: Backend>(words: Tensor<B, 1, Int>, shifts: &[i32], mask: i32) -> Tensor<B, 1, Int> {
+    let per_word = shifts.len();
+    let [len] = words.dims();
+    let device = words.device();
+    let shifts = Tensor::<B, 1, Int>::from_data(TensorData::new(shifts.to_vec(), [per_word]), (&device, DType::I32));
+    // Expanded explicitly: not every backend broadcasts integer operands.
+    words
+        .unsqueeze_dim::<2>(1)
+        .expand([len, per_word])
+        .bitwise_right_shift(shifts.unsqueeze::<2>().expand([len, per_word]))
+        .bitwise_and_scalar(mask.elem())
+        .reshape([len * per_word])
+}
+
+pub(crate) fn floats<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B, 1> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
+}
+
+/// The host-side dequantization the CPU backends share: bnb's packed bytes (as the `i32` words
+/// the layer stores) and an f32 absmax into `out`, with the codebook crate's SIMD kernel.
+pub(crate) fn dequantize_on_host(
+    words: &[i32],
+    absmax: &[f32],
+    code: &Codebook,
+    blocksize: Blocksize,
+    out: &mut [f32],
+) {
+    let packed = &bytemuck::cast_slice::<i32, u8>(words)[..nibble::packed_len(out.len())];
+    dequantize_packed("4-bit linear", packed, absmax, blocksize, code, FloatSliceMut::F32(out))
+        .expect("a 4-bit linear is built with consistent lengths");
+}
+
+/// Zero padding at the end of a vector.
+pub(crate) trait PadTo {
+    fn pad_to(self, len: usize) -> Self;
+}
+
+impl<B: Backend> PadTo for Tensor<B, 1> {
+    fn pad_to(self, len: usize) -> Self {
+        let [n] = self.dims();
+        if n == len {
+            return self;
+        }
+        let zeros = Tensor::zeros([len - n], &self.device());
+        Tensor::cat(vec![self, zeros], 0)
+    }
+}
