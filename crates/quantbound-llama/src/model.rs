@@ -2,36 +2,36 @@
 //! with RoPE → residual → RMSNorm → SwiGLU MLP → residual) → RMSNorm → lm_head. It follows
 //! transformers' `LlamaForCausalLM` with eager attention, in f32.
 
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::silu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use std::path::Path;
 
+use crate::backend::{FusedOps, QuantBackend};
 use crate::gguf::Gguf;
-use crate::backend::QuantBackend;
 use crate::linear::Linear;
-use burn::tensor::backend::Backend;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{expected_tensors, HostTensor, WeightSource};
 use crate::weights::{GgufWeights, SafetensorsFolder};
+use burn::tensor::backend::Backend;
 use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
 
-/// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
+/// RMSNorm: x / √(mean(x²) + ε) · w ([`FusedOps::rms_norm`]).
 #[derive(Clone, Debug)]
 struct RmsNorm<B: Backend> {
     weight: Tensor<B, 1>,
     eps: f64,
 }
 
-impl<B: Backend> RmsNorm<B> {
+impl<B: FusedOps> RmsNorm<B> {
     /// # Shapes
     /// - x: [batch, seq, hidden]
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let variance = (x.clone() * x.clone()).mean_dim(2); // [batch, seq, 1]
-        let normed = x * variance.add_scalar(self.eps).sqrt().recip();
-        normed * self.weight.clone().unsqueeze::<3>()
+        B::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -60,19 +60,6 @@ impl Rope {
         let make = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [len, head_dim]), device);
         (make(cos), make(sin))
     }
-}
-
-/// Rotates `x` by the angles in `cos`/`sin` (`[seq, head_dim]`).
-///
-/// # Shapes
-/// - x: [batch, heads, seq, head_dim]
-fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
-    let head_dim = x.dims()[3];
-    let half = head_dim / 2;
-    let first = x.clone().narrow(3, 0, half);
-    let second = x.clone().narrow(3, half, half);
-    let rotated = Tensor::cat(vec![second.neg(), first], 3); // rotate_half
-    x * cos.clone().unsqueeze::<4>() + rotated * sin.clone().unsqueeze::<4>()
 }
 
 /// Keys and values of earlier positions, per layer, before the GQA repeat.
@@ -121,13 +108,12 @@ impl<B: QuantBackend> Attention<B> {
         cache: Option<&mut Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
-        let split = |t: Tensor<B, 3>, heads: usize| {
-            // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
-            t.reshape([batch, seq, heads, self.head_dim]).swap_dims(1, 2)
-        };
-        let q = apply_rope(split(self.q.forward(x.clone()), self.heads), cos, sin);
-        let mut k = apply_rope(split(self.k.forward(x.clone()), self.kv_heads), cos, sin);
-        let mut v = split(self.v.forward(x), self.kv_heads);
+        // [batch, seq, heads·head_dim] → [batch, seq, heads, head_dim], rotated in that layout
+        // (contiguous), then → [batch, heads, seq, head_dim].
+        let heads_of = |t: Tensor<B, 3>, heads: usize| t.reshape([batch, seq, heads, self.head_dim]);
+        let q = B::rope(heads_of(self.q.forward(x.clone()), self.heads), cos, sin).swap_dims(1, 2);
+        let mut k = B::rope(heads_of(self.k.forward(x.clone()), self.kv_heads), cos, sin).swap_dims(1, 2);
+        let mut v = heads_of(self.v.forward(x), self.kv_heads).swap_dims(1, 2);
         if let Some(cache) = cache {
             if let Some((past_k, past_v)) = cache.take() {
                 k = Tensor::cat(vec![past_k, k], 2);
@@ -146,10 +132,10 @@ impl<B: QuantBackend> Attention<B> {
                 self.head_dim,
             ])
         };
-        let (k, v) = (repeat(k), repeat(v));
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((self.head_dim as f64).powf(-0.5));
-        let weights = softmax(scores.mask_fill(mask, f32::MIN), 3);
-        let out = weights.matmul(v).swap_dims(1, 2).reshape([batch, seq, self.heads * self.head_dim]);
+        // softmax(q·kᵀ/√head_dim, blocked keys excluded)·v, fused where the backend has it.
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        let out = attention(q, repeat(k), repeat(v), Some(mask), None, options);
+        let out = out.swap_dims(1, 2).reshape([batch, seq, self.heads * self.head_dim]);
         self.o.forward(out)
     }
 }

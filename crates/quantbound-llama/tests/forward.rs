@@ -1,12 +1,12 @@
-//! The Burn forward pass on ndarray against transformers' logits (tests/data/tiny_llama): dense,
-//! and with the decoder linears held as bnb NF4, NF4 + double quant and FP4 on the device.
-#![cfg(feature = "ndarray")]
+//! The Burn forward pass against transformers' logits (tests/data/tiny_llama): dense, and with the
+//! decoder linears held as bnb NF4, NF4 + double quant and FP4 on the device. The tiny models run
+//! on every CPU backend built in; the sample model on the default one (`backend::Cpu`).
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
 use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
+use quantbound_llama::backend::QuantBackend;
 use quantbound_llama::config::LlamaConfig;
 use quantbound_llama::model::Llama;
 use quantbound_llama::weights::SafetensorsFolder;
@@ -28,8 +28,7 @@ fn floats(st: &SafeTensors<'_>, name: &str) -> Vec<f32> {
     st.tensor(name).unwrap().data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
-#[test]
-fn logits_match_transformers() {
+fn logits_match_transformers<B: QuantBackend>() {
     let device = Default::default();
     let variants: [(&str, Option<QuantizeOptions>); 4] = [
         ("logits", None),
@@ -57,13 +56,13 @@ fn logits_match_transformers() {
         let (mask, _) = ints(&reference, "attention_mask");
         let (batch, seq) = (shape[0], shape[1]);
         for (key, options) in &variants {
-            let llama = Llama::<NdArray>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
+            let llama = Llama::<B>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
             let llama = match options {
                 None => llama,
                 Some(options) => llama.quantize(options).unwrap(),
             };
-            let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
-            let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
+            let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
+            let attention = Tensor::<B, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
             let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
             let expected = floats(&reference, key);
             let vocab = config.vocab_size;
@@ -79,8 +78,8 @@ fn logits_match_transformers() {
                     }
                 }
             }
-            eprintln!("{model} {key}: max |Δlogit| {worst:.2e}");
-            assert!(worst <= LOGIT_TOLERANCE, "{model} {key}: max |Δlogit| {worst}");
+            eprintln!("{} {model} {key}: max |Δlogit| {worst:.2e}", B::NAME);
+            assert!(worst <= LOGIT_TOLERANCE, "{} {model} {key}: max |Δlogit| {worst}", B::NAME);
         }
     }
 }
@@ -90,6 +89,7 @@ fn logits_match_transformers() {
 /// Needs `cargo xtask fetch-sample` (CI runs it); skipped, saying so, without it.
 #[test]
 fn sample_model_matches_transformers() {
+    type B = quantbound_llama::backend::Cpu;
     let Ok(path) = quantbound_llama::sample::find() else {
         eprintln!("SKIPPED sample_model_matches_transformers: run `cargo xtask fetch-sample`");
         return;
@@ -107,14 +107,14 @@ fn sample_model_matches_transformers() {
         ("_nf4", Some(QuantizeOptions::new(QuantType::Nf4.codebook()))),
         ("_fp4", Some(QuantizeOptions::new(QuantType::Fp4.codebook()))),
     ] {
-        let dense = Llama::<NdArray>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
+        let dense = Llama::<B>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
         let llama = match options {
             None => dense,
             Some(options) => dense.quantize(&options).unwrap(),
         };
         let vocab = llama.config.vocab_size;
-        let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
-        let attention = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
+        let attention = Tensor::<B, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
         let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
         let expected_last = floats(&reference, &format!("last_logits{suffix}"));
         let expected_logprob = floats(&reference, &format!("next_token_logprob{suffix}"));
@@ -168,11 +168,10 @@ fn sample_model_matches_transformers() {
 
 /// Greedy generation with the KV cache reproduces transformers' `generate` (tied_gqa/greedy.json:
 /// 16 tokens after "The river"), and the cached logits equal a full forward's.
-#[test]
-fn greedy_generation_matches_transformers() {
+fn greedy_generation_matches_transformers<B: QuantBackend>() {
     let dir = tiny("tied_gqa");
     let device = Default::default();
-    let llama = Llama::<NdArray>::from_folder(&dir, &device, &|_, t| Ok(t)).unwrap();
+    let llama = Llama::<B>::from_folder(&dir, &device, &|_, t| Ok(t)).unwrap();
     let config = llama.config.clone();
     let greedy: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("greedy.json")).unwrap()).unwrap();
     let list = |v: &serde_json::Value| -> Vec<u32> {
@@ -188,8 +187,8 @@ fn greedy_generation_matches_transformers() {
     let step_logits = floats(&reference, "greedy_step_logits");
     let all: Vec<i64> = prompt.iter().chain(&expected).map(|&t| i64::from(t)).collect();
     let n = all.len() - 1; // the last token is never fed back
-    let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(all[..n].to_vec(), [1, n]), &device);
-    let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; n], [1, n]), &device);
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(all[..n].to_vec(), [1, n]), &device);
+    let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64; n], [1, n]), &device);
     let full: Vec<f32> = llama.forward(input, mask).into_data().to_vec().unwrap();
     let vocab = config.vocab_size;
     let mut worst = 0f32;
@@ -205,12 +204,13 @@ fn greedy_generation_matches_transformers() {
 /// SmolLM2's two greedy generations of 24 tokens (smollm2/greedy.json). Needs the sample.
 #[test]
 fn sample_greedy_generation_matches_transformers() {
+    type B = quantbound_llama::backend::Cpu;
     let Ok(path) = quantbound_llama::sample::find() else {
         eprintln!("SKIPPED sample_greedy_generation_matches_transformers: run `cargo xtask fetch-sample`");
         return;
     };
     let device = Default::default();
-    let llama = Llama::<NdArray>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
+    let llama = Llama::<B>::from_gguf_file(&path, &device, &|_, t| Ok(t)).unwrap();
     let greedy: serde_json::Value = serde_json::from_slice(
         &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2/greedy.json")).unwrap(),
     )
@@ -227,19 +227,18 @@ fn sample_greedy_generation_matches_transformers() {
 
 /// transformers' own bnb-4bit checkpoint (NF4, double quant; from the codebook crate's golden
 /// data) gives exactly the logits of the fp32 original with its decoder linears quantized by us.
-#[test]
-fn bnb_checkpoint_equals_the_original_quantized_by_us() {
+fn bnb_checkpoint_equals_the_original_quantized_by_us<B: QuantBackend>() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../quantbound-codebook/tests/data/bnb4bit");
     let device = Default::default();
-    let logits = |llama: Llama<NdArray>| -> Vec<f32> {
+    let logits = |llama: Llama<B>| -> Vec<f32> {
         let ids: Vec<i64> = vec![1, 5, 9, 17, 33, 2, 40, 63, 0, 12];
-        let input = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(ids, [1, 10]), &device);
-        let mask = Tensor::<NdArray, 2, Int>::from_data(TensorData::new(vec![1i64; 10], [1, 10]), &device);
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, 10]), &device);
+        let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64; 10], [1, 10]), &device);
         llama.forward(input, mask).into_data().to_vec().unwrap()
     };
     let options =
         QuantizeOptions { codebook: QuantType::Nf4.codebook(), blocksize: Blocksize::DEFAULT, double_quant: true };
-    let load = |dir: &str| Llama::<NdArray>::from_folder(&golden.join(dir), &device, &|_, t| Ok(t)).unwrap();
+    let load = |dir: &str| Llama::<B>::from_folder(&golden.join(dir), &device, &|_, t| Ok(t)).unwrap();
     let ours = load("tiny_llama_fp32").quantize(&options).unwrap();
     let theirs = load("tiny_llama_bnb4bit_nf4_dq");
     // The checkpoint's decoder linears stay 4-bit on the device, as ours do.
@@ -249,3 +248,29 @@ fn bnb_checkpoint_equals_the_original_quantized_by_us() {
     }
     assert_eq!(logits(ours), logits(theirs));
 }
+
+/// The tiny-model checks, once per CPU backend built in.
+macro_rules! on_backend {
+    ($feature:literal, $module:ident, $backend:ty) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            #[test]
+            fn logits_match_transformers() {
+                super::logits_match_transformers::<$backend>();
+            }
+
+            #[test]
+            fn greedy_generation_matches_transformers() {
+                super::greedy_generation_matches_transformers::<$backend>();
+            }
+
+            #[test]
+            fn bnb_checkpoint_equals_the_original_quantized_by_us() {
+                super::bnb_checkpoint_equals_the_original_quantized_by_us::<$backend>();
+            }
+        }
+    };
+}
+
+on_backend!("flex", flex, burn::backend::Flex);
+on_backend!("ndarray", ndarray, burn::backend::NdArray);

@@ -6,6 +6,8 @@
 
 use std::cell::RefCell;
 
+use rayon::prelude::*;
+
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use quantbound_codebook::{Blocksize, Codebook};
@@ -19,6 +21,66 @@ thread_local! {
 
 /// Products smaller than this (m·n·k) run on one thread, as Flex's matmul does.
 const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+
+/// Rows of at least this many elements per rayon task.
+const ROWS_PER_TASK: usize = 1 << 14;
+
+/// A contiguous f32 copy of `t`'s elements (a view of its buffer when it is contiguous already).
+fn contiguous<const D: usize>(t: Tensor<Flex, D>) -> burn_flex::FlexTensor {
+    let t = t.into_primitive().tensor();
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+impl super::FusedOps for Flex {
+    /// One pass per row: Σx² in f64, then x · (1/√(mean + ε)) · w in f32.
+    fn rms_norm(x: Tensor<Self, 3>, weight: &Tensor<Self, 1>, eps: f64) -> Tensor<Self, 3> {
+        let dims = x.dims();
+        let device = x.device();
+        let hidden = dims[2];
+        let (x, w) = (contiguous(x), contiguous(weight.clone()));
+        let (x, w) = (x.as_slice::<f32>().expect("contiguous f32"), w.as_slice::<f32>().expect("contiguous f32"));
+        let mut out = vec![0f32; x.len()];
+        let rows = (ROWS_PER_TASK / hidden).max(1) * hidden;
+        out.par_chunks_mut(rows).zip(x.par_chunks(rows)).for_each(|(out, x)| {
+            for (out, x) in out.chunks_exact_mut(hidden).zip(x.chunks_exact(hidden)) {
+                let mean = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / hidden as f64;
+                let scale = 1.0 / (mean as f32 + eps as f32).sqrt();
+                for ((o, &v), &w) in out.iter_mut().zip(x).zip(w) {
+                    *o = v * scale * w;
+                }
+            }
+        });
+        Tensor::from_data(TensorData::new(out, dims), &device)
+    }
+
+    fn rope(x: Tensor<Self, 4>, cos: &Tensor<Self, 2>, sin: &Tensor<Self, 2>) -> Tensor<Self, 4> {
+        let dims @ [_, seq, heads, head_dim] = x.dims();
+        let device = x.device();
+        let half = head_dim / 2;
+        let (x, cos, sin) = (contiguous(x), contiguous(cos.clone()), contiguous(sin.clone()));
+        let x = x.as_slice::<f32>().expect("contiguous f32");
+        let (cos, sin) =
+            (cos.as_slice::<f32>().expect("contiguous f32"), sin.as_slice::<f32>().expect("contiguous f32"));
+        let mut out = vec![0f32; x.len()];
+        // One task per (batch, position): `heads` rows of `head_dim` sharing one row of the tables.
+        let position = heads * head_dim;
+        out.par_chunks_mut(position).zip(x.par_chunks(position)).enumerate().for_each(|(i, (out, x))| {
+            let p = i % seq;
+            let (cos, sin) = (&cos[p * head_dim..(p + 1) * head_dim], &sin[p * head_dim..(p + 1) * head_dim]);
+            for (out, x) in out.chunks_exact_mut(head_dim).zip(x.chunks_exact(head_dim)) {
+                for j in 0..half {
+                    out[j] = x[j] * cos[j] + -x[j + half] * sin[j];
+                    out[j + half] = x[j + half] * cos[j + half] + x[j] * sin[j + half];
+                }
+            }
+        });
+        Tensor::from_data(TensorData::new(out, dims), &device)
+    }
+}
 
 impl super::QuantBackend for Flex {
     const NAME: &'static str = "flex";
@@ -87,7 +149,13 @@ impl super::QuantBackend for Flex {
 }
 
 /// The packed words and the absmax, read in place from Flex's buffers, into `out`.
-fn dequantize(nibbles: &Tensor<Flex, 1, Int>, absmax: &Tensor<Flex, 1>, code: &Codebook, blocksize: Blocksize, out: &mut [f32]) {
+fn dequantize(
+    nibbles: &Tensor<Flex, 1, Int>,
+    absmax: &Tensor<Flex, 1>,
+    code: &Codebook,
+    blocksize: Blocksize,
+    out: &mut [f32],
+) {
     let words = nibbles.clone().into_primitive();
     let absmax = absmax.clone().into_primitive().tensor();
     super::dequantize_on_host(

@@ -32,8 +32,40 @@ pub fn name<B: QuantBackend>() -> &'static str {
     B::NAME
 }
 
-/// A backend that can run bnb 4-bit linears.
-pub trait QuantBackend: Backend {
+/// The decoder's elementwise steps that broadcast (RMSNorm, RoPE). The provided methods are
+/// plain tensor ops; a CPU backend whose broadcasting walks strides one element at a time
+/// overrides them with fused loops over its buffers.
+pub trait FusedOps: Backend {
+    /// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
+    ///
+    /// # Shapes
+    /// - x: [batch, seq, hidden]; weight: [hidden]
+    fn rms_norm(x: Tensor<Self, 3>, weight: &Tensor<Self, 1>, eps: f64) -> Tensor<Self, 3> {
+        let variance = (x.clone() * x.clone()).mean_dim(2); // [batch, seq, 1]
+                                                            // A division, not `recip()`: burn-ndarray's SIMD recip is an approximate reciprocal
+                                                            // (about 12 bits), which moves logits by ~1e-3.
+        let normed = x / variance.add_scalar(eps).sqrt();
+        normed * weight.clone().unsqueeze::<3>()
+    }
+
+    /// Rotates `x` by the angles in `cos`/`sin` (`[seq, head_dim]`), pairing (i, i + head_dim/2)
+    /// as transformers' `rotate_half`: x·cos + rotate_half(x)·sin.
+    ///
+    /// # Shapes
+    /// - x: [batch, seq, heads, head_dim]
+    fn rope(x: Tensor<Self, 4>, cos: &Tensor<Self, 2>, sin: &Tensor<Self, 2>) -> Tensor<Self, 4> {
+        let [_, seq, _, head_dim] = x.dims();
+        let half = head_dim / 2;
+        let first = x.clone().narrow(3, 0, half);
+        let second = x.clone().narrow(3, half, half);
+        let rotated = Tensor::cat(vec![second.neg(), first], 3); // rotate_half
+        let table = |t: &Tensor<Self, 2>| t.clone().reshape([1, seq, 1, head_dim]);
+        x * table(cos) + rotated * table(sin)
+    }
+}
+
+/// A backend that can run bnb 4-bit linears (and so the whole model).
+pub trait QuantBackend: FusedOps {
     /// A short name for reports ("flex", "ndarray", "cuda", "wgpu").
     const NAME: &'static str;
 

@@ -2,9 +2,18 @@
 //! codebook crate's SIMD kernel (read back through `into_data`, which ndarray serves from its
 //! array), then multiplied by ndarray's matmul.
 
-use burn::backend::ndarray::{FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray};
+use burn::backend::ndarray::{
+    FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
+};
 use burn::tensor::{Int, Tensor, TensorData};
 use quantbound_codebook::{Blocksize, Codebook};
+
+impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::FusedOps for NdArray<E, I, Q>
+where
+    NdArrayTensor: From<SharedArray<E>>,
+    NdArrayTensor: From<SharedArray<I>>,
+{
+}
 
 impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::QuantBackend for NdArray<E, I, Q>
 where
