@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::NdArray;
 use quantbound::codebook::{FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound::llama::backend::Cpu;
 use quantbound::report::render::write_report;
 use quantbound::report::{Format, ModelSpec, NoProgress, ReportOptions, Texts};
 use safetensors::SafeTensors;
@@ -46,7 +46,7 @@ fn tiny_report_matches_independent_computations() {
     let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
     let reference = SafeTensors::deserialize(&bytes).unwrap();
     let options = tiny_options(&reference);
-    let report = quantbound::report::run::<NdArray>(&options, &Default::default(), &NoProgress).unwrap();
+    let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
 
     // Weight MSE of every linear: quantize the checkpoint's own tensor with the codebook crate.
     let model_bytes = std::fs::read(tiny().join("model.safetensors")).unwrap();
@@ -159,7 +159,7 @@ fn bad_inputs_fail_with_clear_errors() {
     let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
     let reference = SafeTensors::deserialize(&bytes).unwrap();
     let run = |options: &ReportOptions| {
-        quantbound::report::run::<NdArray>(options, &Default::default(), &NoProgress).unwrap_err().to_string()
+        quantbound::report::run::<Cpu>(options, &Default::default(), &NoProgress).unwrap_err().to_string()
     };
     let err = Format::parse("int3").unwrap_err().to_string();
     assert!(err.contains("int3") && err.contains("nf4"), "{err}");
@@ -190,7 +190,7 @@ fn short_sample_report() {
         texts_label: "two sentences".into(),
         ..ReportOptions::seed(ModelSpec::Sample, "sample")
     };
-    let report = quantbound::report::run::<NdArray>(&options, &Default::default(), &NoProgress).unwrap();
+    let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
     assert_eq!(report.model.layers, 30);
     assert_eq!(report.layers.len(), 30 * 7 * 2);
     let nf4 = &report.seed.methods["nf4"];

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use burn::backend::NdArray;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use quantbound_codebook::Blocksize;
+use quantbound_llama::backend::Cpu;
 use quantbound_report::render::{refuse_existing, write_report};
 use quantbound_report::{Format, ModelSpec, Progress, RefDtype, ReportOptions, Stage, Texts};
 
@@ -134,7 +134,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         texts_label,
     };
     let start = std::time::Instant::now();
-    let report = quantbound_report::run::<NdArray>(&options, &Default::default(), &Bars)?;
+    let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
     write_report(&report, &args.out, args.force)?;
     println!(
         "\n{:<6} {:>12} {:>12} {:>10} {:>10} {:>8} {:>12}",
