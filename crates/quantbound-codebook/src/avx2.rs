@@ -32,9 +32,8 @@ pub(crate) unsafe fn quantize_full_blocks(
     }
     let sorted: [i32; 16] = std::array::from_fn(|i| i32::from(codebook.sorted_indices()[i]));
     // SAFETY: `sorted` has 16 i32.
-    let (sorted_low, sorted_high) = unsafe {
-        (_mm256_loadu_si256(sorted.as_ptr().cast()), _mm256_loadu_si256(sorted.as_ptr().add(8).cast()))
-    };
+    let (sorted_low, sorted_high) =
+        unsafe { (_mm256_loadu_si256(sorted.as_ptr().cast()), _mm256_loadu_si256(sorted.as_ptr().add(8).cast())) };
     let monotonic = codebook.is_monotonic();
     let abs_mask = _mm256_set1_epi32(0x7fff_ffff);
 
@@ -139,7 +138,9 @@ fn lookup_f32(bytes: &[u8], low: __m256, high: __m256, out: &mut [f32]) {
         // SAFETY: `bytes` has 16 bytes.
         let packed = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
         let [first, second] = nibble::unpack_16_bytes_sse(packed);
-        for (i, indices) in [first, _mm_srli_si128::<8>(first), second, _mm_srli_si128::<8>(second)].into_iter().enumerate() {
+        for (i, indices) in
+            [first, _mm_srli_si128::<8>(first), second, _mm_srli_si128::<8>(second)].into_iter().enumerate()
+        {
             let index = _mm256_cvtepu8_epi32(indices);
             let from_low = _mm256_permutevar8x32_ps(low, index);
             let from_high = _mm256_permutevar8x32_ps(high, index);

@@ -12,8 +12,8 @@ use crate::blocksize::Blocksize;
 use crate::codebook::Codebook;
 use crate::nibble;
 use crate::simd;
-use quantbound_simd::SimdLevel;
 use crate::state::Absmax;
+use quantbound_simd::SimdLevel;
 
 /// Elements written by one rayon task.
 const TASK_ELEMENTS: usize = 1 << 16;
@@ -164,7 +164,15 @@ fn in_parallel<T: Element>(
                 // SAFETY: the level is active, so the CPU has AVX-512 (F16C comes with it); `T`
                 // matches `KERNEL`; the slice holds whole blocks, each a multiple of 32 long.
                 unsafe {
-                    crate::avx512::dequantize_blocks(packed, &absmax, first_block, bs, values, T::KERNEL, &mut out[..whole])
+                    crate::avx512::dequantize_blocks(
+                        packed,
+                        &absmax,
+                        first_block,
+                        bs,
+                        values,
+                        T::KERNEL,
+                        &mut out[..whole],
+                    )
                 };
                 whole
             }
@@ -178,14 +186,17 @@ fn in_parallel<T: Element>(
             }
             _ => 0,
         };
-        level.vectorize(#[inline(always)] || {
-            for (k, out) in out[done..].chunks_mut(bs).enumerate() {
-                let block = first_block + done / bs + k;
-                let start = block * bs / 2;
-                let bytes = &packed[start..start + out.len().div_ceil(2)];
-                lookup(bytes, &block_table(values, absmax(block)), out);
-            }
-        });
+        level.vectorize(
+            #[inline(always)]
+            || {
+                for (k, out) in out[done..].chunks_mut(bs).enumerate() {
+                    let block = first_block + done / bs + k;
+                    let start = block * bs / 2;
+                    let bytes = &packed[start..start + out.len().div_ceil(2)];
+                    lookup(bytes, &block_table(values, absmax(block)), out);
+                }
+            },
+        );
     });
 }
 

@@ -84,6 +84,7 @@ mod lanes_avx2 {
         // In each u64 lane the first element of the pair is the low half, so it goes high.
         let pairs = _mm256_or_si256(_mm256_slli_epi64::<4>(index), _mm256_srli_epi64::<32>(index));
         // Byte 0 of each u64 lane: bytes 0 and 8 of each 128-bit half.
+        #[rustfmt::skip]
         let picked = _mm256_shuffle_epi8(pairs, _mm256_setr_epi8(
             0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
             0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,

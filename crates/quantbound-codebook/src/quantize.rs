@@ -46,27 +46,30 @@ pub(crate) fn quantize_blocks(
     let level = quantbound_simd::active();
     packed.par_chunks_mut(blocks_per_task * bs / 2).zip(absmax.par_chunks_mut(blocks_per_task)).enumerate().for_each(
         |(task, (packed, absmax))| {
-            level.vectorize(#[inline(always)] || {
-            let mut buffer = [0f32; Blocksize::MAX];
-            let chunks = packed.chunks_mut(blocks_per_chunk * bs / 2).zip(absmax.chunks_mut(blocks_per_chunk));
-            for (c, (packed, absmax)) in chunks.enumerate() {
-                let start = (task * blocks_per_task + c * blocks_per_chunk) * bs;
-                let end = (start + absmax.len() * bs).min(input.len());
-                let x: &[f32] = match input {
-                    FloatSlice::F32(s) => &s[start..end],
-                    _ => {
-                        input.copy_to_f32(start..end, &mut buffer[..end - start]);
-                        &buffer[..end - start]
+            level.vectorize(
+                #[inline(always)]
+                || {
+                    let mut buffer = [0f32; Blocksize::MAX];
+                    let chunks = packed.chunks_mut(blocks_per_chunk * bs / 2).zip(absmax.chunks_mut(blocks_per_chunk));
+                    for (c, (packed, absmax)) in chunks.enumerate() {
+                        let start = (task * blocks_per_task + c * blocks_per_chunk) * bs;
+                        let end = (start + absmax.len() * bs).min(input.len());
+                        let x: &[f32] = match input {
+                            FloatSlice::F32(s) => &s[start..end],
+                            _ => {
+                                input.copy_to_f32(start..end, &mut buffer[..end - start]);
+                                &buffer[..end - start]
+                            }
+                        };
+                        let full = x.len() / bs;
+                        let (packed_full, packed_tail) = packed.split_at_mut(full * bs / 2);
+                        quantize_full_blocks(level, &x[..full * bs], bs, codebook, packed_full, &mut absmax[..full]);
+                        if full < absmax.len() {
+                            absmax[full] = quantize_block(&x[full * bs..], true, codebook, packed_tail);
+                        }
                     }
-                };
-                let full = x.len() / bs;
-                let (packed_full, packed_tail) = packed.split_at_mut(full * bs / 2);
-                quantize_full_blocks(level, &x[..full * bs], bs, codebook, packed_full, &mut absmax[..full]);
-                if full < absmax.len() {
-                    absmax[full] = quantize_block(&x[full * bs..], true, codebook, packed_tail);
-                }
-            }
-            })
+                },
+            )
         },
     );
 }
@@ -74,7 +77,14 @@ pub(crate) fn quantize_blocks(
 /// Consecutive full blocks: the level's intrinsics kernel on x86-64, else the portable loop (which
 /// the caller compiles for the level).
 #[inline(always)]
-fn quantize_full_blocks(level: SimdLevel, x: &[f32], bs: usize, codebook: &Codebook, packed: &mut [u8], absmax: &mut [f32]) {
+fn quantize_full_blocks(
+    level: SimdLevel,
+    x: &[f32],
+    bs: usize,
+    codebook: &Codebook,
+    packed: &mut [u8],
+    absmax: &mut [f32],
+) {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the level is active, so the CPU has AVX-512; every blocksize is a multiple of 16.

@@ -4,9 +4,9 @@
 //! has is measured (`ggd_fit/884736/avx2`, …).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use quantbound_simd::SimdLevel;
 use quantbound_theory::quantizer::sample;
 use quantbound_theory::{fit_ggd, GeneralizedGaussian};
-use quantbound_simd::SimdLevel;
 use std::hint::black_box;
 
 fn fit(c: &mut Criterion) {

@@ -23,10 +23,7 @@ fn ln(x: __m256d) -> __m256d {
     let m = _mm256_castsi256_pd(_mm256_or_si256(mantissa, _mm256_set1_epi64x(0x3ff0_0000_0000_0000)));
     let big = _mm256_cmp_pd::<_CMP_GT_OQ>(m, _mm256_set1_pd(std::f64::consts::SQRT_2));
     let m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
-    let e = _mm256_add_pd(
-        _mm256_sub_pd(biased, _mm256_set1_pd(1023.0)),
-        _mm256_and_pd(big, _mm256_set1_pd(1.0)),
-    );
+    let e = _mm256_add_pd(_mm256_sub_pd(biased, _mm256_set1_pd(1023.0)), _mm256_and_pd(big, _mm256_set1_pd(1.0)));
     let one = _mm256_set1_pd(1.0);
     let s = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
     let s2 = _mm256_mul_pd(s, s);

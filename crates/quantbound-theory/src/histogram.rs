@@ -63,29 +63,33 @@ impl Histogram {
             return Err(bad("the values contain NaN or infinity"));
         }
         let level = quantbound_simd::active();
-        let (lo, hi) = level.vectorize(#[inline(always)] || {
-            x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into())))
-        });
+        let (lo, hi) = level.vectorize(
+            #[inline(always)]
+            || x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into()))),
+        );
         if hi <= lo {
             return Err(bad("the values are constant"));
         }
         let width = (hi - lo) / bins as f64;
-        let counts = level.vectorize(#[inline(always)] || {
-            let mut counts = vec![0u64; bins];
-            // Bin indices 8 at a time (vectorised), then the counts.
-            let (groups, rest) = x.as_chunks::<8>();
-            let bin = |v: f32| (((f64::from(v) - lo) / width) as usize).min(bins - 1);
-            for group in groups {
-                let index: [usize; 8] = std::array::from_fn(|i| bin(group[i]));
-                for i in index {
-                    counts[i] += 1;
+        let counts = level.vectorize(
+            #[inline(always)]
+            || {
+                let mut counts = vec![0u64; bins];
+                // Bin indices 8 at a time (vectorised), then the counts.
+                let (groups, rest) = x.as_chunks::<8>();
+                let bin = |v: f32| (((f64::from(v) - lo) / width) as usize).min(bins - 1);
+                for group in groups {
+                    let index: [usize; 8] = std::array::from_fn(|i| bin(group[i]));
+                    for i in index {
+                        counts[i] += 1;
+                    }
                 }
-            }
-            for &v in rest {
-                counts[bin(v)] += 1;
-            }
-            counts
-        });
+                for &v in rest {
+                    counts[bin(v)] += 1;
+                }
+                counts
+            },
+        );
         Ok(Histogram { lo, width, counts })
     }
 
