@@ -6,7 +6,10 @@ Writes crates/quantbound-theory/tests/data/:
   fit_samples.safetensors
                        fixed samples x_<beta> (f32, n = 20000, loc 0.01, scale 0.05) and, per beta,
                        scipy's gennorm.fit (beta, loc, scale) and its log-likelihood on the same
-                       f32 values (as f64) in fit.json.
+                       f32 values (as f64) in fit.json; and x_grid, a gennorm(1.6) sample with 40
+                       outliers rounded to a grid of 0.004 (as a GGUF's weights are: repeated values,
+                       and a kurtosis that starts the fit far below its β), with its fit in
+                       fit.json's "grid".
 
 Ran with Python 3.11.7, numpy 2.4.6, scipy 1.17.1, safetensors 0.8.0:
   /tmp/qbvenv/bin/python scripts/theory/scipy_reference.py
@@ -61,6 +64,18 @@ def main():
         fits["cases"].append({"beta_true": beta, "beta": b, "loc": loc, "scale": scale,
                               "loglik": float(gennorm.logpdf(x64, b, loc, scale).sum()), "seconds": seconds,
                               "kl_to_gauss_bits": histogram_kl(x64)})
+    # Rounded weights with outliers: the kinks of Σ|x−μ|^β at repeated values, and a kurtosis
+    # start (β ≈ 0.4) far below the fit (β ≈ 1.14).
+    x = gennorm.rvs(1.6, loc=0.002, scale=0.04, size=20000, random_state=rng)
+    x[:40] = rng.choice([-1.0, 1.0], 40) * rng.uniform(0.3, 0.6, 40)
+    x = (np.round(x / 0.004) * 0.004).astype(np.float32)
+    x64 = x.astype(np.float64)
+    t = time.perf_counter()
+    b, loc, scale = gennorm.fit(x64)
+    seconds = time.perf_counter() - t
+    samples["x_grid"] = x
+    fits["grid"] = {"beta": b, "loc": loc, "scale": scale, "loglik": float(gennorm.logpdf(x64, b, loc, scale).sum()),
+                    "seconds": seconds}
     save_file(samples, str(OUT / "fit_samples.safetensors"))
     (OUT / "fit.json").write_text(json.dumps(fits, indent=1))
     print(json.dumps(fits, indent=1))
