@@ -3,8 +3,6 @@
 //! transformers' `LlamaForCausalLM` with eager attention, in f32.
 
 use burn::tensor::activation::silu;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
@@ -65,7 +63,7 @@ impl Rope {
 /// Keys and values of earlier positions, per layer, before the GQA repeat.
 #[derive(Clone, Debug, Default)]
 pub struct KvCache<B: Backend> {
-    /// Per layer: [batch, kv_heads, cached, head_dim] each.
+    /// Per layer: [batch, cached, kv_heads, head_dim] each.
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     len: usize,
 }
@@ -108,34 +106,20 @@ impl<B: QuantBackend> Attention<B> {
         cache: Option<&mut Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
-        // [batch, seq, heads·head_dim] → [batch, seq, heads, head_dim], rotated in that layout
-        // (contiguous), then → [batch, heads, seq, head_dim].
+        // [batch, seq, heads·head_dim] → [batch, seq, heads, head_dim], the layout every step
+        // below keeps (no transposes).
         let heads_of = |t: Tensor<B, 3>, heads: usize| t.reshape([batch, seq, heads, self.head_dim]);
-        let q = B::rope(heads_of(self.q.forward(x.clone()), self.heads), cos, sin).swap_dims(1, 2);
-        let mut k = B::rope(heads_of(self.k.forward(x.clone()), self.kv_heads), cos, sin).swap_dims(1, 2);
-        let mut v = heads_of(self.v.forward(x), self.kv_heads).swap_dims(1, 2);
+        let q = B::rope(heads_of(self.q.forward(x.clone()), self.heads), cos, sin);
+        let mut k = B::rope(heads_of(self.k.forward(x.clone()), self.kv_heads), cos, sin);
+        let mut v = heads_of(self.v.forward(x), self.kv_heads);
         if let Some(cache) = cache {
             if let Some((past_k, past_v)) = cache.take() {
-                k = Tensor::cat(vec![past_k, k], 2);
-                v = Tensor::cat(vec![past_v, v], 2);
+                k = Tensor::cat(vec![past_k, k], 1);
+                v = Tensor::cat(vec![past_v, v], 1);
             }
             *cache = Some((k.clone(), v.clone()));
         }
-        let keys = k.dims()[2];
-        // GQA: query head h reads kv head h / (heads / kv_heads).
-        let repeat = |t: Tensor<B, 4>| {
-            let n_rep = self.heads / self.kv_heads;
-            t.unsqueeze_dim::<5>(2).expand([batch, self.kv_heads, n_rep, keys, self.head_dim]).reshape([
-                batch,
-                self.heads,
-                keys,
-                self.head_dim,
-            ])
-        };
-        // softmax(q·kᵀ/√head_dim, blocked keys excluded)·v, fused where the backend has it.
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-        let out = attention(q, repeat(k), repeat(v), Some(mask), None, options);
-        let out = out.swap_dims(1, 2).reshape([batch, seq, self.heads * self.head_dim]);
+        let out = B::gqa_attention(q, k, v, mask).reshape([batch, seq, self.heads * self.head_dim]);
         self.o.forward(out)
     }
 }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use burn::backend::Flex;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 use quantbound_codebook::{Blocksize, Codebook};
 
 use crate::linear::Quant4;
@@ -35,6 +35,11 @@ fn contiguous<const D: usize>(t: Tensor<Flex, D>) -> burn_flex::FlexTensor {
     }
 }
 
+/// The f32 elements of a contiguous tensor (the model computes in f32 on the CPU).
+fn f32s(t: &burn_flex::FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
 impl super::FusedOps for Flex {
     /// One pass per row: Σx² in f64, then x · (1/√(mean + ε)) · w in f32.
     fn rms_norm(x: Tensor<Self, 3>, weight: &Tensor<Self, 1>, eps: f64) -> Tensor<Self, 3> {
@@ -42,7 +47,7 @@ impl super::FusedOps for Flex {
         let device = x.device();
         let hidden = dims[2];
         let (x, w) = (contiguous(x), contiguous(weight.clone()));
-        let (x, w) = (x.as_slice::<f32>().expect("contiguous f32"), w.as_slice::<f32>().expect("contiguous f32"));
+        let (x, w) = (f32s(&x), f32s(&w));
         let mut out = vec![0f32; x.len()];
         let rows = (ROWS_PER_TASK / hidden).max(1) * hidden;
         out.par_chunks_mut(rows).zip(x.par_chunks(rows)).for_each(|(out, x)| {
@@ -62,9 +67,8 @@ impl super::FusedOps for Flex {
         let device = x.device();
         let half = head_dim / 2;
         let (x, cos, sin) = (contiguous(x), contiguous(cos.clone()), contiguous(sin.clone()));
-        let x = x.as_slice::<f32>().expect("contiguous f32");
-        let (cos, sin) =
-            (cos.as_slice::<f32>().expect("contiguous f32"), sin.as_slice::<f32>().expect("contiguous f32"));
+        let x = f32s(&x);
+        let (cos, sin) = (f32s(&cos), f32s(&sin));
         let mut out = vec![0f32; x.len()];
         // One task per (batch, position): `heads` rows of `head_dim` sharing one row of the tables.
         let position = heads * head_dim;
@@ -80,6 +84,78 @@ impl super::FusedOps for Flex {
         });
         Tensor::from_data(TensorData::new(out, dims), &device)
     }
+
+    /// One rayon task per (batch, query position), every head; GQA by indexing, without the
+    /// repeated copies. Blocked keys are skipped, not added as zeros, so a sequence's attention
+    /// does not depend on how far its batch is padded.
+    fn gqa_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> Tensor<Self, 4> {
+        let dims @ [batch, seq, heads, head_dim] = q.dims();
+        let [_, keys, kv_heads, _] = k.dims();
+        let device = q.device();
+        let blocked: Vec<bool> = mask.expand([batch, 1, seq, keys]).into_data().to_vec().expect("a bool mask");
+        let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+        let (q, k, v) = (f32s(&q), f32s(&k), f32s(&v));
+        let group = heads / kv_heads;
+        let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
+        let mut out = vec![0f32; q.len()];
+        out.par_chunks_mut(heads * head_dim).enumerate().for_each_init(
+            || vec![0f32; keys],
+            |scores, (position, out)| {
+                let b = position / seq;
+                let blocked = &blocked[position * keys..][..keys];
+                let row = |j: usize, kvh: usize| ((b * keys + j) * kv_heads + kvh) * head_dim;
+                for (h, out) in out.chunks_exact_mut(head_dim).enumerate() {
+                    let kvh = h / group;
+                    let query = &q[(position * heads + h) * head_dim..][..head_dim];
+                    let mut max = f32::NEG_INFINITY;
+                    for j in (0..keys).filter(|&j| !blocked[j]) {
+                        scores[j] = dot(query, &k[row(j, kvh)..][..head_dim]) * scale;
+                        max = max.max(scores[j]);
+                    }
+                    out.fill(0.0);
+                    if max == f32::NEG_INFINITY {
+                        continue; // every key blocked: zeros, as Burn's attention gives
+                    }
+                    let mut sum = 0f32;
+                    for j in (0..keys).filter(|&j| !blocked[j]) {
+                        scores[j] = (scores[j] - max).exp();
+                        sum += scores[j];
+                    }
+                    let inv = 1.0 / sum;
+                    for j in (0..keys).filter(|&j| !blocked[j]) {
+                        let p = scores[j] * inv;
+                        for (o, &x) in out.iter_mut().zip(&v[row(j, kvh)..][..head_dim]) {
+                            *o += p * x;
+                        }
+                    }
+                }
+            },
+        );
+        Tensor::from_data(TensorData::new(out, dims), &device)
+    }
+}
+
+/// Σ aᵢbᵢ on eight lanes in a fixed order (the same bits for any caller).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    let mut acc = [0f32; 8];
+    for (x, y) in a8.iter().zip(b8) {
+        for lane in 0..8 {
+            acc[lane] += x[lane] * y[lane];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        sum += x * y;
+    }
+    sum
 }
 
 impl super::QuantBackend for Flex {

@@ -7,7 +7,9 @@
 //! kernel instead (`flex.rs`, `ndarray.rs`). Backend names appear only in this module.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, DType, ElementConversion, Int, Tensor, TensorData};
 use quantbound_codebook::{dequantize_packed, nibble, Blocksize, Codebook, FloatSliceMut};
 
 use crate::linear::Quant4;
@@ -61,6 +63,32 @@ pub trait FusedOps: Backend {
         let rotated = Tensor::cat(vec![second.neg(), first], 3); // rotate_half
         let table = |t: &Tensor<Self, 2>| t.clone().reshape([1, seq, 1, head_dim]);
         x * table(cos) + rotated * table(sin)
+    }
+
+    /// GQA attention, softmax(q·kᵀ/√head_dim, blocked keys excluded)·v, query head h reading
+    /// kv head h / (heads / kv_heads); Burn's attention op on the repeated keys and values.
+    ///
+    /// # Shapes
+    /// - q: [batch, seq, heads, head_dim]; k, v: [batch, keys, kv_heads, head_dim]
+    /// - mask: [batch, 1, seq, keys], true where blocked
+    /// - → [batch, seq, heads, head_dim]
+    fn gqa_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> Tensor<Self, 4> {
+        let [batch, _, heads, head_dim] = q.dims();
+        let [_, keys, kv_heads, _] = k.dims();
+        let group = heads / kv_heads;
+        let repeat = |t: Tensor<Self, 4>| {
+            t.swap_dims(1, 2)
+                .unsqueeze_dim::<5>(2)
+                .expand([batch, kv_heads, group, keys, head_dim])
+                .reshape([batch, heads, keys, head_dim])
+        };
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        attention(q.swap_dims(1, 2), repeat(k), repeat(v), Some(mask), None, options).swap_dims(1, 2)
     }
 }
 
