@@ -175,6 +175,51 @@ fn bad_inputs_fail_with_clear_errors() {
     assert!(err.contains("model.gguf"), "{err}");
 }
 
+/// Repeated sequences are evaluated once and counted per occurrence: every function metric equals
+/// the run that evaluates each copy. Not bit for bit: the copies sit in batches of other sizes
+/// and paddings, and the GEMMs' rounding depends on the row count, which moves the undeduplicated
+/// run's own numbers by as much when only --batch-size changes (~1e-8 relative here).
+#[test]
+fn deduplicated_texts_give_the_numbers_of_every_copy() {
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let base = tiny_options(&reference);
+    let Texts::Tokens(four) = &base.texts else { unreachable!() };
+    let repeated: Vec<Vec<u32>> = [0, 1, 0, 2, 1, 0, 3, 2, 0].iter().map(|&i| four[i].clone()).collect();
+    let options = ReportOptions { texts: Texts::Tokens(repeated), batch_size: 3, ..base };
+    let once = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+    let every = quantbound::report::run::<Cpu>(
+        &ReportOptions { deduplicate: false, ..options },
+        &Default::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!((once.settings.sequences, once.settings.distinct_sequences), (9, 4));
+    assert_eq!((every.settings.sequences, every.settings.distinct_sequences), (9, 9));
+    assert_eq!(once.formats.len(), 2);
+    let close =
+        |what: &str, a: f64, b: f64| assert!((a - b).abs() <= 1e-6 * a.abs().max(b.abs()) + 1e-9, "{what}: {a} vs {b}");
+    for (a, b) in once.formats.iter().map(|f| &f.metrics).zip(every.formats.iter().map(|f| &f.metrics)) {
+        assert_eq!((a.scored_positions, a.real_positions), (b.scored_positions, b.real_positions));
+        assert_eq!(a.scored_positions, 4 * (24 - 1) + 2 * (19 - 1) + 2 * (13 - 1) + (6 - 1));
+        for (what, x, y) in [
+            ("logits MSE", a.logits_mse, b.logits_mse),
+            ("CE ref", a.ce_ref, b.ce_ref),
+            ("CE", a.ce, b.ce),
+            ("KL mean", a.kl_mean, b.kl_mean),
+            ("KL max", a.kl_max, b.kl_max),
+            ("top-1", a.top1_agreement, b.top1_agreement),
+            ("rms Δp", a.rms_delta_p, b.rms_delta_p),
+        ] {
+            close(what, x, y);
+        }
+        assert!((a.delta_ce - b.delta_ce).abs() <= 1e-6, "ΔCE {} vs {}", a.delta_ce, b.delta_ce);
+        for ((p, x), (_, y)) in a.kl_percentiles.iter().zip(&b.kl_percentiles) {
+            close(&format!("KL p{p}"), *x, *y);
+        }
+    }
+}
+
 /// A short report on the sample model (CI fetches it; skipped, saying so, without it).
 #[test]
 fn short_sample_report() {

@@ -37,6 +37,11 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // An unknown QUANTBOUND_SIMD, or a level this CPU lacks, stops every task before it runs.
+    if let Err(e) = quantbound_simd::level_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.task {
         Task::Quantize(args) => quantize::quantize(args),
         Task::Dequantize(args) => quantize::dequantize(args),

@@ -132,6 +132,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         layer: args.layer,
         texts,
         texts_label,
+        deduplicate: true,
     };
     let start = std::time::Instant::now();
     let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
@@ -160,6 +161,15 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         report.seed.h_ggd_bits_seed_formula,
         args.out.display(),
         start.elapsed().as_secs_f64()
+    );
+    let stages: Vec<String> = report.timings.iter().map(|(stage, s)| format!("{stage} {s:.1} s")).collect();
+    println!(
+        "stages: {}; SIMD {}, backend {}; {} sequences ({} distinct)",
+        stages.join(", "),
+        report.settings.simd,
+        report.settings.backend,
+        report.settings.sequences,
+        report.settings.distinct_sequences
     );
     Ok(())
 }

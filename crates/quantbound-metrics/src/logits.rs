@@ -32,6 +32,26 @@ pub struct LogitAccumulator {
     dp_squared: f64,
 }
 
+/// One sequence's values at its positions, as [`LogitAccumulator::add`] sums them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SequenceScores {
+    vocab: u64,
+    /// Σ_v (z_ref − z_q)² at each real position.
+    squared_error: Vec<f32>,
+    /// At each scored position.
+    scored: Vec<Scored>,
+}
+
+/// A scored position: both models' log-probabilities of the next token, KL(p_ref ‖ p_q), and
+/// whether their argmax agree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Scored {
+    lp_ref: f32,
+    lp_q: f32,
+    kl: f32,
+    top1_same: bool,
+}
+
 /// The function metrics of one quantized model (natural logs; KL in nats).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogitMetrics {
@@ -65,7 +85,7 @@ impl LogitAccumulator {
         Self::default()
     }
 
-    /// Adds one batch.
+    /// Adds one batch ([`LogitAccumulator::scores`], then [`LogitAccumulator::add`] row by row).
     ///
     /// # Shapes
     /// - reference, quantized: [batch, seq, vocab], on the same device
@@ -77,6 +97,24 @@ impl LogitAccumulator {
         ids: &[Vec<u32>],
         mask: &[Vec<u32>],
     ) {
+        for scores in Self::scores(reference, quantized, ids, mask) {
+            self.add(&scores);
+        }
+    }
+
+    /// One batch's per-position values, one [`SequenceScores`] per row, reduced on the device.
+    /// A sequence that occurs several times in a text set is scored once and added once per
+    /// occurrence, in order, which gives the same sums as scoring every occurrence.
+    ///
+    /// # Shapes
+    /// - reference, quantized: [batch, seq, vocab], on the same device
+    /// - ids, mask: `batch` rows of `seq` (the right-padded batch both logits came from)
+    pub fn scores<B: Backend>(
+        reference: Tensor<B, 3>,
+        quantized: Tensor<B, 3>,
+        ids: &[Vec<u32>],
+        mask: &[Vec<u32>],
+    ) -> Vec<SequenceScores> {
         let [batch, seq, vocab] = reference.dims();
         let device = reference.device();
         let squared = host((reference.clone() - quantized.clone()).powi_scalar(2).sum_dim(2));
@@ -92,25 +130,39 @@ impl LogitAccumulator {
         let same: Vec<bool> = top_ref.equal(top_q).into_data().to_vec().expect("a bool tensor");
         let lp_ref = host(logp_ref.gather(2, targets.clone()));
         let lp_q = host(logp_q.gather(2, targets));
+        let mut out = Vec::with_capacity(batch);
         for (b, row) in mask.iter().enumerate().take(batch) {
+            let mut scores = SequenceScores { vocab: vocab as u64, ..Default::default() };
             for t in 0..seq {
                 let i = b * seq + t;
                 if row[t] == 0 {
                     continue;
                 }
-                self.squared_error += f64::from(squared[i]);
-                self.real_values += vocab as u64;
-                self.real_positions += 1;
+                scores.squared_error.push(squared[i]);
                 if t + 1 >= seq || row[t + 1] == 0 {
                     continue;
                 }
-                self.ce_ref -= f64::from(lp_ref[i]);
-                self.ce_q -= f64::from(lp_q[i]);
-                // Rounding can make a near-zero KL slightly negative; it is ≥ 0 by definition.
-                self.kl.push(f64::from(kl[i]).max(0.0));
-                self.top1_same += u64::from(same[i]);
-                self.dp_squared += (f64::from(lp_q[i]).exp() - f64::from(lp_ref[i]).exp()).powi(2);
+                scores.scored.push(Scored { lp_ref: lp_ref[i], lp_q: lp_q[i], kl: kl[i], top1_same: same[i] });
             }
+            out.push(scores);
+        }
+        out
+    }
+
+    /// Adds one sequence's values.
+    pub fn add(&mut self, scores: &SequenceScores) {
+        for &squared in &scores.squared_error {
+            self.squared_error += f64::from(squared);
+            self.real_values += scores.vocab;
+            self.real_positions += 1;
+        }
+        for s in &scores.scored {
+            self.ce_ref -= f64::from(s.lp_ref);
+            self.ce_q -= f64::from(s.lp_q);
+            // Rounding can make a near-zero KL slightly negative; it is ≥ 0 by definition.
+            self.kl.push(f64::from(s.kl).max(0.0));
+            self.top1_same += u64::from(s.top1_same);
+            self.dp_squared += (f64::from(s.lp_q).exp() - f64::from(s.lp_ref).exp()).powi(2);
         }
     }
 

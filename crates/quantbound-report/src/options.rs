@@ -144,6 +144,9 @@ pub struct ReportOptions {
     pub texts: Texts,
     /// Description of the texts for the report (e.g. the file they came from).
     pub texts_label: String,
+    /// Evaluate each distinct sequence once and count its scores once per occurrence (the same
+    /// numbers as evaluating every copy; the seed's text is one sentence × 100).
+    pub deduplicate: bool,
 }
 
 impl ReportOptions {
@@ -162,6 +165,7 @@ impl ReportOptions {
             layer: 8,
             texts: Texts::seed_default(),
             texts_label: format!("the seed's text: {DEFAULT_SENTENCE:?} × 100"),
+            deduplicate: true,
         }
     }
 }

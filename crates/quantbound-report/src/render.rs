@@ -100,15 +100,17 @@ pub fn markdown(report: &Report, plots: &[String]) -> String {
     let _ = writeln!(w, "# quantbound report: {}\n", report.model.source);
     let _ = writeln!(
         w,
-        "Formats {} at blocksize {}{}; reference weights: {}; compute {} on {}. Texts: {} ({} sequences, {} tokens, max length {}, batch {}).\n",
+        "Formats {} at blocksize {}{}; reference weights: {}; compute {} on {} (SIMD {}). Texts: {} ({} sequences, {} distinct, {} tokens, max length {}, batch {}).\n",
         s.formats.join(", ").to_uppercase(),
         s.blocksize,
         if s.double_quant { " with double quant" } else { "" },
         s.ref_dtype,
         s.compute_dtype,
         s.backend,
+        s.simd,
         s.texts,
         s.sequences,
+        s.distinct_sequences,
         s.tokens,
         s.max_length,
         s.batch_size

@@ -38,6 +38,10 @@ pub struct Settings {
     pub layer: usize,
     pub texts: String,
     pub sequences: usize,
+    /// Sequences evaluated: each distinct one once, its scores counted once per occurrence.
+    pub distinct_sequences: usize,
+    /// The SIMD level the kernels ran at (`QUANTBOUND_SIMD`, else the best the CPU has).
+    pub simd: String,
     pub tokens: usize,
 }
 

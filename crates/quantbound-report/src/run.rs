@@ -12,7 +12,7 @@ use quantbound_llama::linear::Linear;
 use quantbound_llama::model::Llama;
 use quantbound_llama::tokenizer::Tokenizer;
 use quantbound_llama::weights::HostTensor;
-use quantbound_metrics::{weight_error, LogitAccumulator, WeightError};
+use quantbound_metrics::{weight_error, LogitAccumulator, SequenceScores, WeightError};
 use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource};
 use quantbound_theory::bounds::{
     effective_rate, gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound,
@@ -117,12 +117,19 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     drop(quantized);
     lap("quantize", &mut timings);
 
-    // Every batch through the reference and each quantized model; the logits never leave the device.
-    let batches: Vec<&[Vec<u32>]> = sequences.chunks(options.batch_size).collect();
+    // Each distinct sequence once through the reference and each quantized model (the logits
+    // never leave the device), then every sequence's scores added in the texts' order: the same
+    // sums as evaluating every occurrence.
+    let (distinct, occurrence) = if options.deduplicate {
+        deduplicate(&sequences)
+    } else {
+        (sequences.iter().collect(), (0..sequences.len()).collect())
+    };
+    let batches: Vec<&[&Vec<u32>]> = distinct.chunks(options.batch_size).collect();
     let stage = progress.stage("forward passes", (batches.len() * (1 + models.len())) as u64);
-    let mut accumulators = vec![LogitAccumulator::new(); models.len()];
+    let mut scores: Vec<Vec<SequenceScores>> = vec![Vec::with_capacity(distinct.len()); models.len()];
     for batch in &batches {
-        let len = batch.iter().map(Vec::len).max().unwrap_or(0);
+        let len = batch.iter().map(|s| s.len()).max().unwrap_or(0);
         let ids: Vec<Vec<u32>> =
             batch.iter().map(|s| s.iter().copied().chain(std::iter::repeat(pad)).take(len).collect()).collect();
         let mask: Vec<Vec<u32>> = batch.iter().map(|s| (0..len).map(|t| u32::from(t < s.len())).collect()).collect();
@@ -132,10 +139,16 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         };
         let reference_logits = reference.forward(tensor(&ids), tensor(&mask));
         stage.inc(1);
-        for (model, accumulator) in models.iter().zip(&mut accumulators) {
+        for (model, scores) in models.iter().zip(&mut scores) {
             let logits = model.forward(tensor(&ids), tensor(&mask));
-            accumulator.update(reference_logits.clone(), logits, &ids, &mask);
+            scores.extend(LogitAccumulator::scores(reference_logits.clone(), logits, &ids, &mask));
             stage.inc(1);
+        }
+    }
+    let mut accumulators = vec![LogitAccumulator::new(); models.len()];
+    for (accumulator, scores) in accumulators.iter_mut().zip(&scores) {
+        for &i in &occurrence {
+            accumulator.add(&scores[i]);
         }
     }
     stage.finish();
@@ -258,6 +271,8 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
             layer: options.layer,
             texts: options.texts_label.clone(),
             sequences: sequences.len(),
+            distinct_sequences: distinct.len(),
+            simd: quantbound_simd::active().to_string(),
             tokens,
         },
         versions: Versions {
@@ -457,6 +472,23 @@ fn theory_of(
 }
 
 /// Token sequences of the texts, each at most `max_length` long and non-empty.
+/// The distinct sequences in order of first occurrence, and for each sequence the index of its
+/// distinct copy.
+fn deduplicate(sequences: &[Vec<u32>]) -> (Vec<&Vec<u32>>, Vec<usize>) {
+    let mut index: std::collections::HashMap<&[u32], usize> = std::collections::HashMap::new();
+    let mut distinct = Vec::new();
+    let occurrence = sequences
+        .iter()
+        .map(|s| {
+            *index.entry(s).or_insert_with(|| {
+                distinct.push(s);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    (distinct, occurrence)
+}
+
 fn tokenize(texts: &Texts, tokenizer: &Tokenizer, max_length: usize) -> Result<Vec<Vec<u32>>> {
     let sequences: Vec<Vec<u32>> = match texts {
         Texts::Lines(lines) => lines
