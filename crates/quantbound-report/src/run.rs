@@ -364,15 +364,26 @@ fn theory_of(
     let width = source.values[1] - source.values[0];
     let histogram = source.values.iter().zip(&source.probabilities).map(|(&v, &p)| (v, p / width)).collect();
     let histogram_entropy_bits = source.entropy_bits();
-    let mut curve = Vec::new();
     let mut rates: Vec<f64> = BA_RATES.to_vec();
     rates.extend([SEED_RATE, r_eff]);
     rates.sort_by(f64::total_cmp);
     rates.dedup();
-    for &rate in rates.iter().filter(|&&r| r < histogram_entropy_bits) {
-        let p = distortion_at_rate(&source, rate, BA_TOLERANCE).map_err(theory(tensor))?;
-        curve.push(RdPoint { rate: p.rate, distortion: p.distortion, accuracy_bits: p.accuracy });
-    }
+    // The Blahut–Arimoto points, each on its own, beside the codebook designs (below): the
+    // theory stage takes as long as its longest part.
+    let (curve, codebooks) = rayon::join(
+        || {
+            rates
+                .par_iter()
+                .filter(|&&r| r < histogram_entropy_bits)
+                .map(|&rate| {
+                    let p = distortion_at_rate(&source, rate, BA_TOLERANCE).map_err(theory(tensor))?;
+                    Ok(RdPoint { rate: p.rate, distortion: p.distortion, accuracy_bits: p.accuracy })
+                })
+                .collect::<Result<Vec<_>>>()
+        },
+        || codebooks_of(options, tensor, weights, &dist),
+    );
+    let (curve, codebooks) = (curve?, codebooks?);
     let ba_at = |rate: f64| {
         curve
             .iter()
@@ -408,49 +419,6 @@ fn theory_of(
         })
         .collect();
 
-    // Codebooks: bnb's two, the Lloyd-Max quantizer of the fitted GGD (one fixed scale for the
-    // whole tensor), and the best absmax codebook for blocks of this size (BOF4-style).
-    let blocksize = options.blocksize.get();
-    let absmax = Normalization::Absmax(blocksize);
-    let what = format!("{tensor}: codebooks");
-    let measure = |codebook: Codebook| -> Result<f64> {
-        let q = Quantized4bit::quantize(
-            tensor,
-            FloatSlice::F32(weights),
-            &[weights.len()],
-            &QuantizeOptions { codebook, blocksize: options.blocksize, double_quant: false },
-        )?;
-        Ok(weight_error(weights, &q.dequantize().to_f32_vec()).mse)
-    };
-    let mut codebooks = Vec::new();
-    for quant_type in [QuantType::Nf4, QuantType::Fp4] {
-        let code = quant_type.codebook();
-        codebooks.push(CodebookRow {
-            name: quant_type.as_str().to_uppercase(),
-            normalization: format!("absmax, blocks of {blocksize}"),
-            expected_mse: expected_mse(code.values(), &dist, absmax).map_err(theory(&what))?,
-            measured_mse: Some(measure(code.clone())?),
-            values: code.values().iter().map(|&v| f64::from(v)).collect(),
-        });
-    }
-    let (bof4, bof4_mse) =
-        optimal_absmax_codebook(&dist, blocksize, QuantType::Nf4.codebook().values()).map_err(theory(&what))?;
-    codebooks.push(CodebookRow {
-        name: "optimal absmax (BOF4-style)".into(),
-        normalization: format!("absmax, blocks of {blocksize}"),
-        expected_mse: bof4_mse,
-        measured_mse: Some(measure(Codebook::custom(bof4)?)?),
-        values: bof4.iter().map(|&v| f64::from(v)).collect(),
-    });
-    let (levels, lloyd_mse) = lloyd_max(&dist, 16).map_err(theory(&what))?;
-    codebooks.push(CodebookRow {
-        name: "Lloyd-Max for the fitted GGD".into(),
-        normalization: "fixed scale (no per-block scales: 4.0 bits per weight)".into(),
-        expected_mse: lloyd_mse,
-        measured_mse: None,
-        values: levels,
-    });
-
     Ok(Theory {
         tensor: tensor.to_owned(),
         numel: weights.len(),
@@ -472,6 +440,58 @@ fn theory_of(
 }
 
 /// Token sequences of the texts, each at most `max_length` long and non-empty.
+/// Codebooks: bnb's two, the Lloyd-Max quantizer of the fitted GGD (one fixed scale for the
+/// whole tensor), and the best absmax codebook for blocks of this size (BOF4-style).
+fn codebooks_of(
+    options: &ReportOptions,
+    tensor: &str,
+    weights: &[f32],
+    dist: &quantbound_theory::GeneralizedGaussian,
+) -> Result<Vec<CodebookRow>> {
+    let blocksize = options.blocksize.get();
+    let absmax = Normalization::Absmax(blocksize);
+    let what = format!("{tensor}: codebooks");
+    let measure = |codebook: Codebook| -> Result<f64> {
+        let q = Quantized4bit::quantize(
+            tensor,
+            FloatSlice::F32(weights),
+            &[weights.len()],
+            &QuantizeOptions { codebook, blocksize: options.blocksize, double_quant: false },
+        )?;
+        Ok(weight_error(weights, &q.dequantize().to_f32_vec()).mse)
+    };
+    let mut codebooks = Vec::with_capacity(4);
+    for quant_type in [QuantType::Nf4, QuantType::Fp4] {
+        let code = quant_type.codebook();
+        codebooks.push(CodebookRow {
+            name: quant_type.as_str().to_uppercase(),
+            normalization: format!("absmax, blocks of {blocksize}"),
+            expected_mse: expected_mse(code.values(), dist, absmax).map_err(theory(&what))?,
+            measured_mse: Some(measure(code.clone())?),
+            values: code.values().iter().map(|&v| f64::from(v)).collect(),
+        });
+    }
+    let (bof4, bof4_mse) =
+        optimal_absmax_codebook(dist, blocksize, QuantType::Nf4.codebook().values()).map_err(theory(&what))?;
+    codebooks.push(CodebookRow {
+        name: "optimal absmax (BOF4-style)".into(),
+        normalization: format!("absmax, blocks of {blocksize}"),
+        expected_mse: bof4_mse,
+        measured_mse: Some(measure(Codebook::custom(bof4)?)?),
+        values: bof4.iter().map(|&v| f64::from(v)).collect(),
+    });
+    let (levels, lloyd_mse) = lloyd_max(dist, 16).map_err(theory(&what))?;
+    codebooks.push(CodebookRow {
+        name: "Lloyd-Max for the fitted GGD".into(),
+        normalization: "fixed scale (no per-block scales: 4.0 bits per weight)".into(),
+        expected_mse: lloyd_mse,
+        measured_mse: None,
+        values: levels,
+    });
+
+    Ok(codebooks)
+}
+
 /// The distinct sequences in order of first occurrence, and for each sequence the index of its
 /// distinct copy.
 fn deduplicate(sequences: &[Vec<u32>]) -> (Vec<&Vec<u32>>, Vec<usize>) {

@@ -74,15 +74,23 @@ pub fn fit_ggd(x: &[f32]) -> Result<GgdFit> {
             return Ok(GgdFit { dist, loglik: n * (dist.ln_norm() - 1.0 / b), passes });
         }
     }
+    let mut last_profile: Option<f64> = None;
     for _ in 0..50 {
         let (new_beta, p) = newton_beta(x, loc, beta);
         passes += p;
-        let (new_loc, p) = location_step(x, loc, new_beta, spread);
+        let (new_loc, s0, p) = location_step(x, loc, new_beta, spread);
         passes += p;
+        // Each round raises ℓ; done when it rises by less than 1e-12 of itself (alternating
+        // steps converge linearly, so what is left is a small multiple of the last gain) or the
+        // parameters stop moving.
+        let profile =
+            new_beta.ln() - ln_gamma(1.0 / new_beta) - (new_beta.ln() + 1.0) / new_beta - (s0 / n).ln() / new_beta;
+        let gained = last_profile.map_or(f64::INFINITY, |last| profile - last);
         let settled = (new_beta - beta).abs() <= 1e-9 * beta && (new_loc - loc).abs() <= 1e-9 * spread;
         beta = new_beta;
         loc = new_loc;
-        if settled {
+        last_profile = Some(profile);
+        if settled || gained.abs() <= 1e-12 * profile.abs() {
             break;
         }
     }
@@ -322,8 +330,8 @@ fn newton_beta(x: &[f32], loc: f64, mut beta: f64) -> (f64, usize) {
 
 /// Minimises Σ|xᵢ − μ|^β over μ in [loc − 4·spread, loc + 4·spread] (α does not enter) by
 /// golden-section search, which needs no derivative: for β ≤ 1 the sum has a kink at every
-/// sample. Returns μ and the passes used.
-fn location_step(x: &[f32], loc: f64, beta: f64, spread: f64) -> (f64, usize) {
+/// sample. Returns μ, Σ|xᵢ − μ|^β there, and the passes used.
+fn location_step(x: &[f32], loc: f64, beta: f64, spread: f64) -> (f64, f64, usize) {
     let objective = |mu: f64| power_sums(x, mu, beta)[0];
     let ratio = (5f64.sqrt() - 1.0) / 2.0;
     let (mut a, mut b) = (loc - 4.0 * spread, loc + 4.0 * spread);
@@ -344,6 +352,10 @@ fn location_step(x: &[f32], loc: f64, beta: f64, spread: f64) -> (f64, usize) {
     }
     let best = (a + b) / 2.0;
     // Keep the old location if the bracket did not hold a better one.
-    let better = objective(best) <= objective(loc);
-    (if better { best } else { loc }, passes + 2)
+    let (at_best, at_loc) = (objective(best), objective(loc));
+    if at_best <= at_loc {
+        (best, at_best, passes + 2)
+    } else {
+        (loc, at_loc, passes + 2)
+    }
 }

@@ -9,6 +9,7 @@
 use quantbound_codebook::{Blocksize, Codebook, FloatSlice, QuantizeOptions, Quantized4bit};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution as _, Gamma};
+use rayon::prelude::*;
 use statrs::distribution::ContinuousCDF;
 use statrs::function::gamma::{gamma_lr, ln_gamma};
 
@@ -29,15 +30,14 @@ pub enum Normalization {
 /// # Formula
 /// J(m, x) = α^m·Γ((m+1)/β)/(2Γ(1/β)) · P((m+1)/β, (|x|/α)^β) for x ≥ 0, and (−1)^(m+1)·J(m, |x|)
 /// below 0.
-fn partial_moment(dist: &GeneralizedGaussian, m: i32, x: f64) -> f64 {
+fn partial_moment(pm: &PartialMoments, m: i32, x: f64) -> f64 {
     if x == 0.0 {
         return 0.0;
     }
-    let (beta, alpha) = (dist.beta(), dist.scale());
-    let a = f64::from(m + 1) / beta;
-    let z = (x.abs() / alpha).powf(beta);
-    let p = if z.is_infinite() { 1.0 } else { gamma_lr(a, z) };
-    let magnitude = (f64::from(m) * alpha.ln() + ln_gamma(a) - ln_gamma(1.0 / beta)).exp() / 2.0 * p;
+    let i = m as usize;
+    let z = (x.abs() / pm.alpha).powf(pm.beta);
+    let p = if z.is_infinite() { 1.0 } else { gamma_lr(pm.a[i], z) };
+    let magnitude = pm.coefficient[i] * p;
     if x > 0.0 || m % 2 == 1 {
         magnitude
     } else {
@@ -45,9 +45,29 @@ fn partial_moment(dist: &GeneralizedGaussian, m: i32, x: f64) -> f64 {
     }
 }
 
+/// The factors of [`partial_moment`] that depend only on the distribution and m ∈ {0, 1, 2}:
+/// a = (m+1)/β and α^m·Γ(a)/(2Γ(1/β)), computed once (the codebook designs evaluate the
+/// moments millions of times).
+struct PartialMoments {
+    beta: f64,
+    alpha: f64,
+    a: [f64; 3],
+    coefficient: [f64; 3],
+}
+
+impl PartialMoments {
+    fn new(dist: &GeneralizedGaussian) -> Self {
+        let (beta, alpha) = (dist.beta(), dist.scale());
+        let a = [1.0, 2.0, 3.0].map(|m1: f64| m1 / beta);
+        let coefficient =
+            std::array::from_fn(|m| ((m as f64) * alpha.ln() + ln_gamma(a[m]) - ln_gamma(1.0 / beta)).exp() / 2.0);
+        PartialMoments { beta, alpha, a, coefficient }
+    }
+}
+
 /// ∫ₐᵇ (x − c)² f(x) dx, exactly.
-fn cell_error(dist: &GeneralizedGaussian, a: f64, b: f64, c: f64) -> f64 {
-    let moment = |m| partial_moment(dist, m, b) - partial_moment(dist, m, a);
+fn cell_error(pm: &PartialMoments, a: f64, b: f64, c: f64) -> f64 {
+    let moment = |m| partial_moment(pm, m, b) - partial_moment(pm, m, a);
     (moment(2) - 2.0 * c * moment(1) + c * c * moment(0)).max(0.0)
 }
 
@@ -61,13 +81,13 @@ fn cells(values: &[f64]) -> (Vec<f64>, Vec<f64>) {
 
 /// The MSE of quantizing x ∈ [−m, m] (density f restricted there, not renormalised) with
 /// x ↦ m·c(x/m).
-fn clipped_error(dist: &GeneralizedGaussian, sorted: &[f64], thresholds: &[f64], m: f64) -> f64 {
+fn clipped_error(pm: &PartialMoments, sorted: &[f64], thresholds: &[f64], m: f64) -> f64 {
     let mut total = 0.0;
     for (k, &c) in sorted.iter().enumerate() {
         let lo = if k == 0 { -1.0 } else { thresholds[k - 1].max(-1.0) };
         let hi = if k == sorted.len() - 1 { 1.0 } else { thresholds[k].min(1.0) };
         if hi > lo {
-            total += cell_error(dist, m * lo, m * hi, m * c);
+            total += cell_error(pm, m * lo, m * hi, m * c);
         }
     }
     total
@@ -132,9 +152,11 @@ impl BlockMax {
         BlockMax { nodes }
     }
 
-    /// E[φ(M, P(|X| ≤ M))].
-    fn expect(&self, phi: impl Fn(f64, f64) -> f64) -> f64 {
-        self.nodes.iter().map(|&(m, weight, inside)| weight * phi(m, inside)).sum()
+    /// E[φ(M, P(|X| ≤ M))]: φ at the nodes in parallel, summed in node order (so the same
+    /// bits on any number of threads).
+    fn expect(&self, phi: impl Fn(f64, f64) -> f64 + Sync) -> f64 {
+        let terms: Vec<f64> = self.nodes.par_iter().map(|&(m, weight, inside)| weight * phi(m, inside)).collect();
+        terms.iter().sum()
     }
 }
 
@@ -159,11 +181,12 @@ fn expected_mse_f64(values: &[f64], dist: &GeneralizedGaussian, normalization: N
                 return Err(TheoryError::InvalidArgument(format!("scale must be positive, got {s}")));
             }
             // Cells unbounded at both ends: m = ∞ in clipped units is the whole line.
+            let pm = PartialMoments::new(dist);
             let mut total = 0.0;
             for (k, &c) in sorted.iter().enumerate() {
                 let lo = if k == 0 { f64::NEG_INFINITY } else { s * thresholds[k - 1] };
                 let hi = if k == sorted.len() - 1 { f64::INFINITY } else { s * thresholds[k] };
-                total += cell_error(dist, lo, hi, s * c);
+                total += cell_error(&pm, lo, hi, s * c);
             }
             Ok(total)
         }
@@ -182,8 +205,9 @@ fn absmax_mse(values: &[f64], dist: &GeneralizedGaussian, blocksize: usize, bloc
     let nearest = |u: f64| sorted.iter().copied().min_by(|a, b| (a - u).abs().total_cmp(&(b - u).abs())).unwrap();
     let edge = ((1.0 - nearest(1.0)).powi(2) + (-1.0 - nearest(-1.0)).powi(2)) / 2.0;
     let b = blocksize as f64;
+    let pm = PartialMoments::new(dist);
     block_max
-        .expect(|m, inside| m * m * edge / b + (b - 1.0) / b * clipped_error(dist, &sorted, &thresholds, m) / inside)
+        .expect(|m, inside| m * m * edge / b + (b - 1.0) / b * clipped_error(&pm, &sorted, &thresholds, m) / inside)
 }
 
 /// The same expectation by simulation: `n_blocks` blocks drawn from the distribution, quantized
@@ -228,6 +252,7 @@ pub fn lloyd_max(dist: &GeneralizedGaussian, levels: usize) -> Result<(Vec<f64>,
         return Err(TheoryError::InvalidArgument(format!("need at least 2 levels, got {levels}")));
     }
     let mut codes: Vec<f64> = (0..levels).map(|k| dist.inverse_cdf((k as f64 + 0.5) / levels as f64)).collect();
+    let pm = PartialMoments::new(dist);
     let mut mse = f64::INFINITY;
     for _ in 0..100_000 {
         let (_, thresholds) = cells(&codes);
@@ -242,9 +267,9 @@ pub fn lloyd_max(dist: &GeneralizedGaussian, levels: usize) -> Result<(Vec<f64>,
         };
         for (k, c) in codes.iter_mut().enumerate() {
             let (a, b) = (edge(k), edge(k + 1));
-            let mass = partial_moment(dist, 0, b) - partial_moment(dist, 0, a);
+            let mass = partial_moment(&pm, 0, b) - partial_moment(&pm, 0, a);
             if mass > 0.0 {
-                *c = (partial_moment(dist, 1, b) - partial_moment(dist, 1, a)) / mass;
+                *c = (partial_moment(&pm, 1, b) - partial_moment(&pm, 1, a)) / mass;
             }
         }
         let new = expected_mse_f64(&codes, dist, Normalization::Fixed(1.0))?;
@@ -275,17 +300,34 @@ pub fn optimal_absmax_codebook(
     codes[0] = -1.0;
     codes[15] = 1.0;
     let block_max = BlockMax::new(dist, blocksize);
+    let pm = PartialMoments::new(dist);
     let mut mse = f64::INFINITY;
     for _ in 0..500 {
         let (_, thresholds) = cells(&codes);
         let mut next = codes.clone();
+        // J₀ and J₁ at M·t for every node M and threshold t, once: neighbouring cells share a
+        // threshold, and each cell's numerator and denominator its two.
+        let tables: Vec<Vec<[f64; 2]>> = block_max
+            .nodes
+            .par_iter()
+            .map(|&(m, _, _)| {
+                thresholds.iter().map(|&t| [partial_moment(&pm, 0, m * t), partial_moment(&pm, 1, m * t)]).collect()
+            })
+            .collect();
         for k in 1..15 {
-            let (a, b) = (thresholds[k - 1], thresholds[k]);
-            let weighted = |m: f64, inside: f64, moment: i32, power: i32| {
-                m.powi(power) / inside * (partial_moment(dist, moment, m * b) - partial_moment(dist, moment, m * a))
+            // E_M[M^power/H(M) · (J_moment(M·tₖ) − J_moment(M·tₖ₋₁))], summed in node order.
+            let weighted = |moment: usize, power: i32| -> f64 {
+                block_max
+                    .nodes
+                    .iter()
+                    .zip(&tables)
+                    .map(|(&(m, weight, inside), j)| {
+                        weight * (m.powi(power) / inside * (j[k][moment] - j[k - 1][moment]))
+                    })
+                    .sum()
             };
-            let numerator = block_max.expect(|m, inside| weighted(m, inside, 1, 1));
-            let denominator = block_max.expect(|m, inside| weighted(m, inside, 0, 2));
+            let numerator = weighted(1, 1);
+            let denominator = weighted(0, 2);
             if denominator > 0.0 {
                 next[k] = numerator / denominator;
             }
