@@ -1,4 +1,4 @@
-"""The seed notebook's own job (docs: /work/shared/seeds/000_*.txt, "Quantization: Bitsandbytes
+"""The seed notebook's own job (the design material's first seed notebook, "Quantization: Bitsandbytes
 4-bit"), timed on CPU with 2 threads: the peer for `cargo xtask report` (default: the sample model,
 nf4,fp4, blocksize 64, the seed's 100 x "The quick brown fox ..." texts, max_length 128, batch 8,
 layer 8).
