@@ -174,7 +174,7 @@ impl<B: QuantBackend> Linear<B> {
         let [out, _] = self.shape;
         let x = x.reshape([batch * seq, input]);
         let y = match &self.weight {
-            Weight::Dense(w) => x.matmul(w.clone()),
+            Weight::Dense(w) => B::linear_dense(x, w),
             Weight::Quant4(q) => B::linear_4bit(x, q),
         };
         y.reshape([batch, seq, out])

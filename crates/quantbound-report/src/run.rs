@@ -125,14 +125,20 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     } else {
         (sequences.iter().collect(), (0..sequences.len()).collect())
     };
-    let batches: Vec<&[&Vec<u32>]> = distinct.chunks(options.batch_size).collect();
+    // Batched shortest first, so that a batch pads little.
+    let mut order: Vec<usize> = (0..distinct.len()).collect();
+    order.sort_by_key(|&i| distinct[i].len());
+    let batches: Vec<&[usize]> = order.chunks(options.batch_size).collect();
     let stage = progress.stage("forward passes", (batches.len() * (1 + models.len())) as u64);
-    let mut scores: Vec<Vec<SequenceScores>> = vec![Vec::with_capacity(distinct.len()); models.len()];
+    let mut scores: Vec<Vec<SequenceScores>> = vec![vec![SequenceScores::default(); distinct.len()]; models.len()];
     for batch in &batches {
-        let len = batch.iter().map(|s| s.len()).max().unwrap_or(0);
-        let ids: Vec<Vec<u32>> =
-            batch.iter().map(|s| s.iter().copied().chain(std::iter::repeat(pad)).take(len).collect()).collect();
-        let mask: Vec<Vec<u32>> = batch.iter().map(|s| (0..len).map(|t| u32::from(t < s.len())).collect()).collect();
+        let len = batch.iter().map(|&i| distinct[i].len()).max().unwrap_or(0);
+        let ids: Vec<Vec<u32>> = batch
+            .iter()
+            .map(|&i| distinct[i].iter().copied().chain(std::iter::repeat(pad)).take(len).collect())
+            .collect();
+        let mask: Vec<Vec<u32>> =
+            batch.iter().map(|&i| (0..len).map(|t| u32::from(t < distinct[i].len())).collect()).collect();
         let tensor = |rows: &[Vec<u32>]| {
             let flat: Vec<i64> = rows.iter().flatten().map(|&v| i64::from(v)).collect();
             Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [rows.len(), len]), device)
@@ -141,7 +147,9 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         stage.inc(1);
         for (model, scores) in models.iter().zip(&mut scores) {
             let logits = model.forward(tensor(&ids), tensor(&mask));
-            scores.extend(LogitAccumulator::scores(reference_logits.clone(), logits, &ids, &mask));
+            for (&i, row) in batch.iter().zip(LogitAccumulator::scores(reference_logits.clone(), logits, &ids, &mask)) {
+                scores[i] = row;
+            }
             stage.inc(1);
         }
     }

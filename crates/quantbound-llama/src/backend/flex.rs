@@ -175,53 +175,62 @@ impl super::QuantBackend for Flex {
     }
 
     fn linear_4bit(x: Tensor<Self, 2>, weight: &Quant4<Self>) -> Tensor<Self, 2> {
-        let [rows, input] = x.dims();
-        let [out, _] = weight.shape();
-        let device = x.device();
-        let x = x.into_primitive().tensor();
-        // A strided view is copied into a contiguous buffer by Flex itself.
-        let x = if x.as_slice::<f32>().is_some() { x } else { x.to_contiguous() };
-        let lhs = x.as_slice::<f32>().expect("f32 activations, contiguous");
+        let [out, input] = weight.shape();
         let absmax = weight.absmax();
-        let mut y = vec![0f32; rows * out];
         WEIGHT.with_borrow_mut(|w| {
             w.resize(out * input, 0.0);
             dequantize(weight.nibbles(), &absmax, weight.code(), weight.blocksize(), w);
-            let parallelism = if rows * out * input >= PARALLEL_THRESHOLD {
-                gemm::Parallelism::Rayon(0)
-            } else {
-                gemm::Parallelism::None
-            };
-            // y[r, o] = Σᵢ x[r, i]·W[o, i]: dst and lhs row-major, rhs = Wᵀ read with column
-            // stride `input` and row stride 1.
-            // SAFETY: every pointer covers the extent its strides and sizes reach: y is
-            // rows × out, x is rows × input, W is out × input, all contiguous row-major.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    out,
-                    input,
-                    y.as_mut_ptr(),
-                    1,
-                    out as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    input as isize,
-                    w.as_ptr(),
-                    input as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                )
-            };
-        });
-        Tensor::from_data(TensorData::new(y, [rows, out]), &device)
+            times_transposed(x, w, out)
+        })
     }
+
+    /// The weight is held as a transposed view of the checkpoint's `[out, in]` buffer; that
+    /// buffer goes to `gemm` in place, as the 4-bit path's does (Flex's matmul copies the view).
+    fn linear_dense(x: Tensor<Self, 2>, weight_t: &Tensor<Self, 2>) -> Tensor<Self, 2> {
+        let [_, out] = weight_t.dims();
+        let w = contiguous(weight_t.clone().transpose());
+        times_transposed(x, f32s(&w), out)
+    }
+}
+
+/// x · Wᵀ for x `[rows, in]` and W `[out, in]` row-major, with the `gemm` kernel Flex's matmul uses.
+fn times_transposed(x: Tensor<Flex, 2>, w: &[f32], out: usize) -> Tensor<Flex, 2> {
+    let [rows, input] = x.dims();
+    debug_assert_eq!(w.len(), out * input);
+    let device = x.device();
+    let x = contiguous(x);
+    let lhs = f32s(&x);
+    let mut y = vec![0f32; rows * out];
+    let parallelism =
+        if rows * out * input >= PARALLEL_THRESHOLD { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // y[r, o] = Σᵢ x[r, i]·W[o, i]: dst and lhs row-major, rhs = Wᵀ read with column stride
+    // `input` and row stride 1.
+    // SAFETY: every pointer covers the extent its strides and sizes reach: y is rows × out, x is
+    // rows × input, W is out × input, all contiguous row-major.
+    unsafe {
+        gemm::gemm(
+            rows,
+            out,
+            input,
+            y.as_mut_ptr(),
+            1,
+            out as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            input as isize,
+            w.as_ptr(),
+            input as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    };
+    Tensor::from_data(TensorData::new(y, [rows, out]), &device)
 }
 
 /// The packed words and the absmax, read in place from Flex's buffers, into `out`.

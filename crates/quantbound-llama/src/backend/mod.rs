@@ -117,6 +117,14 @@ pub trait QuantBackend: FusedOps {
     fn linear_4bit(x: Tensor<Self, 2>, weight: &Quant4<Self>) -> Tensor<Self, 2> {
         x.matmul(weight.dequantize().transpose())
     }
+
+    /// A dense linear, x · Wᵀ, with `weight_t` = Wᵀ `[in, out]`.
+    ///
+    /// # Shapes
+    /// - x: [rows, in] → [rows, out]
+    fn linear_dense(x: Tensor<Self, 2>, weight_t: &Tensor<Self, 2>) -> Tensor<Self, 2> {
+        x.matmul(weight_t.clone())
+    }
 }
 
 /// [`QuantBackend::dequantize_4bit`]'s provided method, for any backend.
