@@ -1,4 +1,5 @@
-//! The `cargo xtask quantize | dequantize | inspect` commands, run as a user runs them.
+//! The `cargo xtask quantize | dequantize | inspect | fit` commands, run as a user runs them, and the
+//! `QUANTBOUND_SIMD` check every command makes first.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -160,4 +161,26 @@ fn fit_writes_the_documented_json() {
     assert!((entry["sigma"].as_f64().unwrap() / sigma - 1.0).abs() < 1e-12);
     // D(R) = σ²·2^(−8) at R = 4.
     assert!((entry["d_gauss_r4"].as_f64().unwrap() / (sigma * sigma / 256.0) - 1.0).abs() < 1e-12);
+}
+
+/// An unknown `QUANTBOUND_SIMD`, or a level this CPU lacks, stops any task with an error that
+/// names the levels; it never runs other code in their place.
+#[test]
+fn bad_simd_levels_are_refused_by_name() {
+    let run = |value: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["fit", "--input", "missing.safetensors"])
+            .env("QUANTBOUND_SIMD", value)
+            .output()
+            .expect("xtask runs");
+        assert!(!output.status.success(), "QUANTBOUND_SIMD={value} ran");
+        text(&output)
+    };
+    let unknown = run("sse9");
+    assert!(unknown.contains("unknown SIMD level \"sse9\"") && unknown.contains("avx2"), "{unknown}");
+    assert!(!unknown.contains("missing.safetensors"), "the task ran: {unknown}");
+    // A level of the other architecture is never available.
+    let foreign = if cfg!(target_arch = "x86_64") { "neon" } else { "avx2" };
+    let lacking = run(foreign);
+    assert!(lacking.contains(&format!("cannot run the {foreign} level")) && lacking.contains("scalar"), "{lacking}");
 }
