@@ -60,7 +60,7 @@ impl Rope {
     }
 }
 
-/// Keys and values of earlier positions, per layer, before the GQA repeat.
+/// Keys and values of earlier positions, per layer, one per kv head (not repeated for GQA).
 #[derive(Clone, Debug, Default)]
 pub struct KvCache<B: Backend> {
     /// Per layer: [batch, cached, kv_heads, head_dim] each.

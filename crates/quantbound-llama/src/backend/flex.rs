@@ -2,7 +2,8 @@
 //! host and never allocates a weight. Each call dequantizes the packed bytes, read in place, into
 //! one reused per-thread f32 buffer (the size of the largest linear; warm in cache, no page
 //! faults), then runs the same `gemm` kernel Flex's own matmul uses on it, `x · Wᵀ`, with `W` read
-//! through strides.
+//! through strides; a dense linear hands its checkpoint buffer to the same call. RMSNorm, RoPE
+//! and attention are fused loops over the buffers, parallel with rayon.
 
 use std::cell::RefCell;
 

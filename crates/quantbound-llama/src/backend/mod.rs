@@ -1,7 +1,7 @@
 //! What each Burn backend does for the 4-bit linear, and the CPU backend quantbound runs on.
 //!
-//! The model is generic over `B: Backend`; only [`crate::linear::Linear`] needs more, through
-//! [`QuantBackend`]. Its provided methods use tensor ops only (shift, mask, codebook `select`,
+//! The model is generic over a backend with [`FusedOps`] (RMSNorm, RoPE, attention) and, for
+//! [`crate::linear::Linear`], [`QuantBackend`]. Its provided methods use tensor ops only (shift, mask, codebook `select`,
 //! scale, then Burn's matmul), so a GPU backend takes them as they are (`gpu.rs`). The CPU backends,
 //! whose device is the host, read the packed bytes in place and run quantbound-codebook's SIMD
 //! kernel instead (`flex.rs`, `ndarray.rs`). Backend names appear only in this module.
@@ -34,18 +34,18 @@ pub fn name<B: QuantBackend>() -> &'static str {
     B::NAME
 }
 
-/// The decoder's elementwise steps that broadcast (RMSNorm, RoPE). The provided methods are
-/// plain tensor ops; a CPU backend whose broadcasting walks strides one element at a time
-/// overrides them with fused loops over its buffers.
+/// The decoder's steps between the linears: RMSNorm, RoPE and GQA attention. The provided
+/// methods are plain tensor ops; a CPU backend whose broadcasting walks strides one element at a
+/// time, or whose attention runs on one thread, overrides them with fused loops over its buffers.
 pub trait FusedOps: Backend {
     /// RMSNorm: x / √(mean(x²) + ε) · w, in f32 as transformers computes it.
     ///
     /// # Shapes
     /// - x: [batch, seq, hidden]; weight: [hidden]
     fn rms_norm(x: Tensor<Self, 3>, weight: &Tensor<Self, 1>, eps: f64) -> Tensor<Self, 3> {
-        let variance = (x.clone() * x.clone()).mean_dim(2); // [batch, seq, 1]
-                                                            // A division, not `recip()`: burn-ndarray's SIMD recip is an approximate reciprocal
-                                                            // (about 12 bits), which moves logits by ~1e-3.
+        // variance: [batch, seq, 1]. Then a division, not `recip()`: burn-ndarray's SIMD recip
+        // is an approximate reciprocal (about 12 bits), which moves logits by ~1e-3.
+        let variance = (x.clone() * x.clone()).mean_dim(2);
         let normed = x / variance.add_scalar(eps).sqrt();
         normed * weight.clone().unsqueeze::<3>()
     }
