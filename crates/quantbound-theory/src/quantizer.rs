@@ -82,12 +82,29 @@ fn cells(values: &[f64]) -> (Vec<f64>, Vec<f64>) {
 /// The MSE of quantizing x ∈ [−m, m] (density f restricted there, not renormalised) with
 /// x ↦ m·c(x/m).
 fn clipped_error(pm: &PartialMoments, sorted: &[f64], thresholds: &[f64], m: f64) -> f64 {
+    // J₀, J₁, J₂ at each cell edge once (neighbouring cells share an edge); an edge clamped
+    // differently from the two sides (outside [−1, 1]) is evaluated on each side.
+    let at = |x: f64| [0, 1, 2].map(|k| partial_moment(pm, k, m * x));
+    let ends = (at(-1.0), at(1.0));
+    let edges: Vec<([f64; 3], [f64; 3])> = thresholds
+        .iter()
+        .map(|&t| {
+            let (below, above) = (t.min(1.0), t.max(-1.0));
+            let j = at(below);
+            (j, if above == below { j } else { at(above) })
+        })
+        .collect();
+    let last = sorted.len() - 1;
     let mut total = 0.0;
     for (k, &c) in sorted.iter().enumerate() {
         let lo = if k == 0 { -1.0 } else { thresholds[k - 1].max(-1.0) };
-        let hi = if k == sorted.len() - 1 { 1.0 } else { thresholds[k].min(1.0) };
+        let hi = if k == last { 1.0 } else { thresholds[k].min(1.0) };
         if hi > lo {
-            total += cell_error(pm, m * lo, m * hi, m * c);
+            let (a, b) =
+                (if k == 0 { &ends.0 } else { &edges[k - 1].1 }, if k == last { &ends.1 } else { &edges[k].0 });
+            let moment = |i: usize| b[i] - a[i];
+            let c = m * c;
+            total += (moment(2) - 2.0 * c * moment(1) + c * c * moment(0)).max(0.0);
         }
     }
     total
