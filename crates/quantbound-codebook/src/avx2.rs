@@ -94,10 +94,13 @@ pub(crate) unsafe fn dequantize_blocks<T: Copy>(
     first_block: usize,
     bs: usize,
     kind: Output,
+    stream: bool,
     out: &mut [T],
 ) {
     debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
+    // Non-temporal 16-byte stores need 16-byte alignment; blocks keep the start's alignment.
+    let stream = stream && (out.as_ptr() as usize).is_multiple_of(16);
     for (k, out) in out.chunks_exact_mut(bs).enumerate() {
         let block = first_block + k;
         let bytes = &packed[block * bs / 2..(block + 1) * bs / 2];
@@ -110,7 +113,7 @@ pub(crate) unsafe fn dequantize_blocks<T: Copy>(
                     let table = table.as_ptr().cast::<f32>();
                     let low = _mm256_loadu_ps(table);
                     let high = _mm256_loadu_ps(table.add(8));
-                    lookup_f32(bytes, low, high, std::slice::from_raw_parts_mut(out.cast::<f32>(), bs));
+                    lookup_f32(bytes, low, high, stream, std::slice::from_raw_parts_mut(out.cast::<f32>(), bs));
                 }
             }
             Output::F16 | Output::Bf16 => {
@@ -126,6 +129,10 @@ pub(crate) unsafe fn dequantize_blocks<T: Copy>(
             }
         }
     }
+    if stream {
+        // Non-temporal stores are weakly ordered: make them visible before the caller reads.
+        _mm_sfence();
+    }
 }
 
 /// One block of f32, 32 outputs per 16 bytes: indices in element order (see
@@ -133,7 +140,7 @@ pub(crate) unsafe fn dequantize_blocks<T: Copy>(
 /// table.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn lookup_f32(bytes: &[u8], low: __m256, high: __m256, out: &mut [f32]) {
+fn lookup_f32(bytes: &[u8], low: __m256, high: __m256, stream: bool, out: &mut [f32]) {
     for (bytes, out) in bytes.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
         // SAFETY: `bytes` has 16 bytes.
         let packed = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
@@ -145,8 +152,17 @@ fn lookup_f32(bytes: &[u8], low: __m256, high: __m256, out: &mut [f32]) {
             let from_low = _mm256_permutevar8x32_ps(low, index);
             let from_high = _mm256_permutevar8x32_ps(high, index);
             let upper = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(index));
-            // SAFETY: `out` has 32 f32.
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(8 * i), _mm256_blendv_ps(from_low, from_high, upper)) };
+            let values = _mm256_blendv_ps(from_low, from_high, upper);
+            // SAFETY: `out` has 32 f32, and is 16-byte aligned when `stream` is set.
+            unsafe {
+                let at = out.as_mut_ptr().add(8 * i);
+                if stream {
+                    _mm_stream_ps(at, _mm256_castps256_ps128(values));
+                    _mm_stream_ps(at.add(4), _mm256_extractf128_ps::<1>(values));
+                } else {
+                    _mm256_storeu_ps(at, values);
+                }
+            }
         }
     }
 }

@@ -87,10 +87,13 @@ pub(crate) unsafe fn dequantize_blocks<T>(
     bs: usize,
     values: &[f32; 16],
     kind: Output,
+    stream: bool,
     out: &mut [T],
 ) {
     debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
+    // Non-temporal 16-byte stores need 16-byte alignment; blocks keep the start's alignment.
+    let stream = stream && (out.as_ptr() as usize).is_multiple_of(16);
     // SAFETY: `values` has 16 f32.
     let code = unsafe { _mm512_loadu_ps(values.as_ptr()) };
     let n_blocks = out.len() / bs;
@@ -103,7 +106,7 @@ pub(crate) unsafe fn dequantize_blocks<T>(
             Output::F32 => {
                 // SAFETY: block k of `out` is `bs` f32 long.
                 let out = unsafe { std::slice::from_raw_parts_mut(out.cast::<f32>().add(k * bs), bs) };
-                lookup_f32(bytes, table, out);
+                lookup_f32(bytes, table, stream, out);
             }
             Output::F16 | Output::Bf16 => {
                 let table = if kind == Output::F16 {
@@ -116,6 +119,23 @@ pub(crate) unsafe fn dequantize_blocks<T>(
                 lookup_u16(bytes, table, out);
             }
         }
+    }
+    if stream {
+        // Non-temporal stores are weakly ordered: make them visible before the caller reads.
+        _mm_sfence();
+    }
+}
+
+/// 16 f32 to `out` (16-byte aligned) with four non-temporal 16-byte stores.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn stream_16(out: *mut f32, v: __m512) {
+    // SAFETY: the caller's `out` holds 16 f32 and is 16-byte aligned.
+    unsafe {
+        _mm_stream_ps(out, _mm512_extractf32x4_ps::<0>(v));
+        _mm_stream_ps(out.add(4), _mm512_extractf32x4_ps::<1>(v));
+        _mm_stream_ps(out.add(8), _mm512_extractf32x4_ps::<2>(v));
+        _mm_stream_ps(out.add(12), _mm512_extractf32x4_ps::<3>(v));
     }
 }
 
@@ -134,7 +154,7 @@ fn round_to_bf16(v: __m512) -> __m256i {
 /// separately, then interleaved into element order.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn lookup_f32(bytes: &[u8], table: __m512, out: &mut [f32]) {
+fn lookup_f32(bytes: &[u8], table: __m512, stream: bool, out: &mut [f32]) {
     let [first_half, second_half] = nibble::interleave_indices();
     for (bytes, out) in bytes.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
         // SAFETY: `bytes` has 16 bytes.
@@ -142,10 +162,17 @@ fn lookup_f32(bytes: &[u8], table: __m512, out: &mut [f32]) {
         let (high, low) = nibble::split_lanes(bytes);
         let high = _mm512_permutexvar_ps(high, table);
         let low = _mm512_permutexvar_ps(low, table);
-        // SAFETY: `out` has 32 f32.
+        let (first, second) =
+            (_mm512_permutex2var_ps(high, first_half, low), _mm512_permutex2var_ps(high, second_half, low));
+        // SAFETY: `out` has 32 f32, and is 16-byte aligned when `stream` is set.
         unsafe {
-            _mm512_storeu_ps(out.as_mut_ptr(), _mm512_permutex2var_ps(high, first_half, low));
-            _mm512_storeu_ps(out.as_mut_ptr().add(16), _mm512_permutex2var_ps(high, second_half, low));
+            if stream {
+                stream_16(out.as_mut_ptr(), first);
+                stream_16(out.as_mut_ptr().add(16), second);
+            } else {
+                _mm512_storeu_ps(out.as_mut_ptr(), first);
+                _mm512_storeu_ps(out.as_mut_ptr().add(16), second);
+            }
         }
     }
 }

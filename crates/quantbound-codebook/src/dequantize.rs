@@ -18,6 +18,9 @@ use quantbound_simd::SimdLevel;
 /// Elements written by one rayon task.
 const TASK_ELEMENTS: usize = 1 << 16;
 
+/// Outputs of at least this many bytes are written with non-temporal stores.
+const STREAM_BYTES: usize = 16 << 20;
+
 /// Mutable output in one of the float dtypes.
 pub enum FloatSliceMut<'a> {
     F32(&'a mut [f32]),
@@ -153,6 +156,10 @@ fn in_parallel<T: Element>(
     let bs = blocksize.get();
     let per_task = (TASK_ELEMENTS / bs).max(1) * bs;
     let level = quantbound_simd::active();
+    // Outputs far larger than a core's cache are written around it (non-temporal stores): no
+    // read-for-ownership of lines that are overwritten whole. Smaller ones stay cached for
+    // their reader (the 4-bit linear's GEMM).
+    let stream = std::mem::size_of_val(out) >= STREAM_BYTES;
     out.par_chunks_mut(per_task).enumerate().for_each(|(task, out)| {
         let first_block = task * per_task / bs;
         // Whole blocks go to the level's kernel; the partial last block, and every block at the
@@ -171,6 +178,7 @@ fn in_parallel<T: Element>(
                         bs,
                         values,
                         T::KERNEL,
+                        stream,
                         &mut out[..whole],
                     )
                 };
@@ -181,7 +189,9 @@ fn in_parallel<T: Element>(
                 let table = |block| block_table::<T>(values, absmax(block));
                 // SAFETY: the level is active, so the CPU has AVX2; `T` matches `KERNEL`; the
                 // slice holds whole blocks, each a multiple of 32 long.
-                unsafe { crate::avx2::dequantize_blocks(packed, table, first_block, bs, T::KERNEL, &mut out[..whole]) };
+                unsafe {
+                    crate::avx2::dequantize_blocks(packed, table, first_block, bs, T::KERNEL, stream, &mut out[..whole])
+                };
                 whole
             }
             _ => 0,

@@ -7,8 +7,8 @@ mod common;
 use common::first_difference;
 use half::{bf16, f16};
 use quantbound_codebook::{
-    dequantize_blocks_reference, quantize_blocks_reference, Blocksize, Codebook, FloatSlice, FloatVec, QuantType,
-    QuantizeOptions, Quantized4bit,
+    dequantize_blocks_reference, quantize_blocks_reference, Blocksize, Codebook, FloatSlice, FloatSliceMut, FloatVec,
+    QuantType, QuantizeOptions, Quantized4bit,
 };
 use quantbound_simd::SimdLevel;
 use rand::{Rng, SeedableRng};
@@ -106,5 +106,30 @@ fn requantizing_is_idempotent() {
         let again = Quantized4bit::quantize("w", FloatSlice::F32(&dq), &[dq.len()], &options).unwrap();
         // FP4 has two zero codes (indices 0 and 8); compare values, not bytes.
         assert_eq!(first_difference(&again.dequantize().to_f32_vec(), &dq), None);
+    }
+}
+
+/// Outputs past the size where the kernels write around the cache (non-temporal stores, 16 MiB):
+/// 4.5M f32 in a fresh buffer and in a reused one at an odd element offset (not 16-byte
+/// aligned, so the plain stores run), at every level, bit for bit against the scalar reference.
+#[test]
+fn large_outputs_equal_reference_at_every_level() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let n = 4_500_000;
+    let values = random_values(&mut rng, n, true);
+    let blocksize = Blocksize::DEFAULT;
+    let codebook = QuantType::Nf4.codebook();
+    let options = QuantizeOptions { codebook: codebook.clone(), blocksize, double_quant: false };
+    let (packed, absmax) = quantize_blocks_reference(FloatSlice::F32(&values), blocksize, &codebook);
+    let reference = dequantize_blocks_reference(&packed, &absmax, blocksize, &codebook, n);
+    for level in SimdLevel::supported() {
+        quantbound_simd::with_level(level, || {
+            let q = Quantized4bit::quantize("large", FloatSlice::F32(&values), &[n], &options).unwrap();
+            assert_eq!(first_difference(&reference, &q.dequantize().to_f32_vec()), None, "level {level}, fresh");
+            let mut buffer = vec![f32::NAN; n + 1];
+            q.dequantize_into(FloatSliceMut::F32(&mut buffer[1..])).unwrap();
+            assert_eq!(first_difference(&reference, &buffer[1..]), None, "level {level}, offset buffer");
+        })
+        .unwrap();
     }
 }
