@@ -7,7 +7,7 @@
 use std::arch::x86_64::*;
 
 use crate::codebook::Codebook;
-use crate::dequantize::Output;
+use crate::dequantize::{Output, Store};
 use crate::nibble;
 
 /// Quantizes consecutive *full* blocks of f32 (`x.len()` a multiple of `bs`, which is a multiple
@@ -85,7 +85,7 @@ pub(crate) unsafe fn quantize_full_blocks(
 /// byte shuffles of the low and high bytes for 16-bit outputs.
 ///
 /// # Safety
-/// The CPU must have AVX2; `T` must be f32 for `Output::F32` and a 2-byte type otherwise;
+/// The CPU must have AVX2; `T` must be f32 for `store.kind` `Output::F32` and a 2-byte type otherwise;
 /// `out.len()` must be a multiple of `bs`, and `packed` must hold the blocks.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn dequantize_blocks<T: Copy>(
@@ -93,10 +93,10 @@ pub(crate) unsafe fn dequantize_blocks<T: Copy>(
     table: impl Fn(usize) -> [T; 16],
     first_block: usize,
     bs: usize,
-    kind: Output,
-    stream: bool,
+    store: Store,
     out: &mut [T],
 ) {
+    let Store { kind, stream } = store;
     debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
     // Non-temporal 16-byte stores need 16-byte alignment; blocks keep the start's alignment.

@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use crate::codebook::Codebook;
-use crate::dequantize::Output;
+use crate::dequantize::{Output, Store};
 use crate::nibble;
 
 /// Quantizes consecutive *full* blocks of f32 (`x.len()` a multiple of `bs`, which is a multiple
@@ -86,10 +86,10 @@ pub(crate) unsafe fn dequantize_blocks<T>(
     first_block: usize,
     bs: usize,
     values: &[f32; 16],
-    kind: Output,
-    stream: bool,
+    store: Store,
     out: &mut [T],
 ) {
+    let Store { kind, stream } = store;
     debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
     // Non-temporal 16-byte stores need 16-byte alignment; blocks keep the start's alignment.

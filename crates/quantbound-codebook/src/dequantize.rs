@@ -108,6 +108,14 @@ pub(crate) enum Output {
     Bf16,
 }
 
+/// How a SIMD dequantize kernel writes: the output type, and whether to use non-temporal stores
+/// (f32 outputs far larger than the cache; ignored where the output is not 16-byte aligned).
+#[derive(Clone, Copy)]
+pub(crate) struct Store {
+    pub(crate) kind: Output,
+    pub(crate) stream: bool,
+}
+
 /// An output element type: how to round an f32 to it, and which kernel output writes it.
 trait Element: Copy + Send {
     /// f32 → this type, rounding as torch does.
@@ -177,8 +185,7 @@ fn in_parallel<T: Element>(
                         first_block,
                         bs,
                         values,
-                        T::KERNEL,
-                        stream,
+                        Store { kind: T::KERNEL, stream },
                         &mut out[..whole],
                     )
                 };
@@ -190,7 +197,14 @@ fn in_parallel<T: Element>(
                 // SAFETY: the level is active, so the CPU has AVX2; `T` matches `KERNEL`; the
                 // slice holds whole blocks, each a multiple of 32 long.
                 unsafe {
-                    crate::avx2::dequantize_blocks(packed, table, first_block, bs, T::KERNEL, stream, &mut out[..whole])
+                    crate::avx2::dequantize_blocks(
+                        packed,
+                        table,
+                        first_block,
+                        bs,
+                        Store { kind: T::KERNEL, stream },
+                        &mut out[..whole],
+                    )
                 };
                 whole
             }
