@@ -85,7 +85,8 @@ pub(crate) unsafe fn quantize_full_blocks(
 /// byte shuffles of the low and high bytes for 16-bit outputs.
 ///
 /// # Safety
-/// The CPU must have AVX2; `T` must be f32 for `store.kind` `Output::F32` and a 2-byte type otherwise;
+/// The CPU must have AVX2; `T` must be f32 where `store.kind` is `Output::F32`, else a 2-byte type;
+/// with `store.stream`, `out` must be 16-byte aligned;
 /// `out.len()` must be a multiple of `bs`, and `packed` must hold the blocks.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn dequantize_blocks<T: Copy>(
@@ -99,8 +100,7 @@ pub(crate) unsafe fn dequantize_blocks<T: Copy>(
     let Store { kind, stream } = store;
     debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
-    // Non-temporal 16-byte stores need 16-byte alignment; blocks keep the start's alignment.
-    let stream = stream && (out.as_ptr() as usize).is_multiple_of(16);
+    debug_assert!(!stream || (out.as_ptr() as usize).is_multiple_of(16), "non-temporal stores need 16-byte alignment");
     for (k, out) in out.chunks_exact_mut(bs).enumerate() {
         let block = first_block + k;
         let bytes = &packed[block * bs / 2..(block + 1) * bs / 2];

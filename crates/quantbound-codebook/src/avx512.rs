@@ -78,7 +78,8 @@ pub(crate) unsafe fn quantize_full_blocks(
 ///
 /// # Safety
 /// The CPU must have AVX-512 F, BW, VL and F16C; `T` must be f32 for `Output::F32` and a 2-byte
-/// type otherwise; `out.len()` must be a multiple of `bs`, and `packed` must hold the blocks.
+/// type otherwise; with `store.stream`, `out` must be 16-byte aligned; `out.len()` must be a
+/// multiple of `bs`, and `packed` must hold the blocks.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_blocks<T>(
     packed: &[u8],
@@ -92,8 +93,7 @@ pub(crate) unsafe fn dequantize_blocks<T>(
     let Store { kind, stream } = store;
     debug_assert!(bs.is_multiple_of(32) && out.len().is_multiple_of(bs));
     debug_assert_eq!(size_of::<T>(), if kind == Output::F32 { 4 } else { 2 });
-    // Non-temporal 16-byte stores need 16-byte alignment; blocks keep the start's alignment.
-    let stream = stream && (out.as_ptr() as usize).is_multiple_of(16);
+    debug_assert!(!stream || (out.as_ptr() as usize).is_multiple_of(16), "non-temporal stores need 16-byte alignment");
     // SAFETY: `values` has 16 f32.
     let code = unsafe { _mm512_loadu_ps(values.as_ptr()) };
     let n_blocks = out.len() / bs;

@@ -108,8 +108,8 @@ pub(crate) enum Output {
     Bf16,
 }
 
-/// How a SIMD dequantize kernel writes: the output type, and whether to use non-temporal stores
-/// (f32 outputs far larger than the cache; ignored where the output is not 16-byte aligned).
+/// How a SIMD dequantize kernel writes: the output type, and whether its f32 lookups use
+/// non-temporal 16-byte stores (set only for 16-byte-aligned outputs far larger than the cache).
 #[derive(Clone, Copy)]
 pub(crate) struct Store {
     pub(crate) kind: Output,
@@ -166,8 +166,9 @@ fn in_parallel<T: Element>(
     let level = quantbound_simd::active();
     // Outputs far larger than a core's cache are written around it (non-temporal stores): no
     // read-for-ownership of lines that are overwritten whole. Smaller ones stay cached for
-    // their reader (the 4-bit linear's GEMM).
-    let stream = std::mem::size_of_val(out) >= STREAM_BYTES;
+    // their reader (the 4-bit linear's GEMM). The stores need 16-byte alignment; every task's
+    // slice keeps the start's, since tasks are whole blocks of at least 32 elements.
+    let stream = std::mem::size_of_val(out) >= STREAM_BYTES && (out.as_ptr() as usize).is_multiple_of(16);
     out.par_chunks_mut(per_task).enumerate().for_each(|(task, out)| {
         let first_block = task * per_task / bs;
         // Whole blocks go to the level's kernel; the partial last block, and every block at the
@@ -177,7 +178,8 @@ fn in_parallel<T: Element>(
             #[cfg(target_arch = "x86_64")]
             SimdLevel::Avx512 => {
                 // SAFETY: the level is active, so the CPU has AVX-512 (F16C comes with it); `T`
-                // matches `KERNEL`; the slice holds whole blocks, each a multiple of 32 long.
+                // matches `KERNEL`; the slice holds whole blocks, each a multiple of 32 long, and is
+                // 16-byte aligned when `stream` is set.
                 unsafe {
                     crate::avx512::dequantize_blocks(
                         packed,
@@ -195,7 +197,8 @@ fn in_parallel<T: Element>(
             SimdLevel::Avx2 => {
                 let table = |block| block_table::<T>(values, absmax(block));
                 // SAFETY: the level is active, so the CPU has AVX2; `T` matches `KERNEL`; the
-                // slice holds whole blocks, each a multiple of 32 long.
+                // slice holds whole blocks, each a multiple of 32 long, and is 16-byte aligned
+                // when `stream` is set.
                 unsafe {
                     crate::avx2::dequantize_blocks(
                         packed,
