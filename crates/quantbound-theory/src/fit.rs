@@ -329,8 +329,8 @@ fn newton_beta(x: &[f32], loc: f64, mut beta: f64) -> (f64, usize) {
 }
 
 /// Minimises Σ|xᵢ − μ|^β over μ in [loc − 4·spread, loc + 4·spread] (α does not enter) by
-/// golden-section search to 1e-7 of the standard error, which needs no derivative: for β ≤ 1 the sum has a kink at every
-/// sample. Returns μ, Σ|xᵢ − μ|^β there, and the passes used.
+/// golden-section search to 1e-7 of the standard error, which needs no derivative: for β ≤ 1
+/// the sum has a kink at every sample. Returns μ, Σ|xᵢ − μ|^β there, and the passes used.
 fn location_step(x: &[f32], loc: f64, beta: f64, spread: f64) -> (f64, f64, usize) {
     let objective = |mu: f64| power_sums(x, mu, beta)[0];
     let ratio = (5f64.sqrt() - 1.0) / 2.0;

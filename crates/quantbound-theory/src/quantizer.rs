@@ -67,7 +67,13 @@ impl PartialMoments {
 
 /// ∫ₐᵇ (x − c)² f(x) dx, exactly.
 fn cell_error(pm: &PartialMoments, a: f64, b: f64, c: f64) -> f64 {
-    let moment = |m| partial_moment(pm, m, b) - partial_moment(pm, m, a);
+    let at = |x: f64| [0, 1, 2].map(|m| partial_moment(pm, m, x));
+    cell_error_between(&at(a), &at(b), c)
+}
+
+/// [`cell_error`] from J₀, J₁, J₂ at the cell's two edges.
+fn cell_error_between(a: &[f64; 3], b: &[f64; 3], c: f64) -> f64 {
+    let moment = |m: usize| b[m] - a[m];
     (moment(2) - 2.0 * c * moment(1) + c * c * moment(0)).max(0.0)
 }
 
@@ -102,9 +108,7 @@ fn clipped_error(pm: &PartialMoments, sorted: &[f64], thresholds: &[f64], m: f64
         if hi > lo {
             let (a, b) =
                 (if k == 0 { &ends.0 } else { &edges[k - 1].1 }, if k == last { &ends.1 } else { &edges[k].0 });
-            let moment = |i: usize| b[i] - a[i];
-            let c = m * c;
-            total += (moment(2) - 2.0 * c * moment(1) + c * c * moment(0)).max(0.0);
+            total += cell_error_between(a, b, m * c);
         }
     }
     total
