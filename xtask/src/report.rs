@@ -162,10 +162,9 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         args.out.display(),
         start.elapsed().as_secs_f64()
     );
-    let stages: Vec<String> = report.timings.iter().map(|(stage, s)| format!("{stage} {s:.1} s")).collect();
     println!(
         "stages: {}; SIMD {}, backend {}; {} sequences ({} distinct)",
-        stages.join(", "),
+        report.timings_line(),
         report.settings.simd,
         report.settings.backend,
         report.settings.sequences,

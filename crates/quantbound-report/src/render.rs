@@ -394,7 +394,7 @@ pub fn markdown(report: &Report, plots: &[String]) -> String {
         report.versions.burn,
         report.versions.bitsandbytes_format,
         report.model.resolved,
-        report.timings.iter().map(|(k, v)| format!("{k} {v:.1} s")).collect::<Vec<_>>().join(", ")
+        report.timings_line()
     );
     md
 }

@@ -23,6 +23,13 @@ pub struct Report {
     pub timings: BTreeMap<String, f64>,
 }
 
+impl Report {
+    /// The stage timings as one line, `forward 0.3 s, load 0.3 s, …` (report.md and the CLI).
+    pub fn timings_line(&self) -> String {
+        self.timings.iter().map(|(stage, s)| format!("{stage} {s:.1} s")).collect::<Vec<_>>().join(", ")
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
     pub formats: Vec<String>,

@@ -447,7 +447,6 @@ fn theory_of(
     })
 }
 
-/// Token sequences of the texts, each at most `max_length` long and non-empty.
 /// Codebooks: bnb's two, the Lloyd-Max quantizer of the fitted GGD (one fixed scale for the
 /// whole tensor), and the best absmax codebook for blocks of this size (BOF4-style).
 fn codebooks_of(
@@ -517,6 +516,7 @@ fn deduplicate(sequences: &[Vec<u32>]) -> (Vec<&Vec<u32>>, Vec<usize>) {
     (distinct, occurrence)
 }
 
+/// Token sequences of the texts, each at most `max_length` long and non-empty.
 fn tokenize(texts: &Texts, tokenizer: &Tokenizer, max_length: usize) -> Result<Vec<Vec<u32>>> {
     let sequences: Vec<Vec<u32>> = match texts {
         Texts::Lines(lines) => lines
