@@ -250,3 +250,67 @@ fn short_sample_report() {
     let f = report.formats.iter().find(|f| f.format == "nf4").unwrap();
     assert!((f.device_bytes as f64) <= 0.3 * f.f16_bytes as f64);
 }
+
+/// Keys whose values depend on the machine or the run, not on the numbers: skipped.
+const RUN_DEPENDENT: [&str; 3] = ["timings", "resolved", "simd"];
+
+/// Walks `expected` and checks `actual` holds every field with the same value; floats to `rel`
+/// relative (the GEMMs round differently on CPUs with other vector widths). Fields `actual` adds
+/// are allowed: a report may grow, but no number it had may change.
+fn same_fields(path: &str, expected: &serde_json::Value, actual: &serde_json::Value, rel: f64, diffs: &mut Vec<String>) {
+    use serde_json::Value;
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                if RUN_DEPENDENT.contains(&key.as_str()) {
+                    continue;
+                }
+                match a.get(key) {
+                    Some(other) => same_fields(&format!("{path}.{key}"), value, other, rel, diffs),
+                    None => diffs.push(format!("{path}.{key}: missing")),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            for (i, (x, y)) in e.iter().zip(a).enumerate() {
+                same_fields(&format!("{path}[{i}]"), x, y, rel, diffs);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            if (x - y).abs() > rel * x.abs().max(y.abs()) {
+                diffs.push(format!("{path}: {x} → {y}"));
+            }
+        }
+        (e, a) if e != a => diffs.push(format!("{path}: {e} → {a}")),
+        _ => {}
+    }
+}
+
+/// The tiny fixture's report.json before the report crate was split into stages
+/// (`tests/data/tiny_report.json`, see tests/README.md) against today's, field by field. Set
+/// `QUANTBOUND_REPORT_TOLERANCE=0` to demand bit-equal numbers (true on the machine that wrote
+/// the file).
+#[test]
+fn tiny_report_numbers_are_unchanged() {
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let report = quantbound::report::run::<Cpu>(&tiny_options(&reference), &Default::default(), &NoProgress).unwrap();
+    // Through text, as the fixture was: serde_json's parse of a float is not always the nearest
+    // double, but it is the same on both sides.
+    let actual: serde_json::Value = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_report.json");
+    if std::env::var_os("QUANTBOUND_BLESS_REPORT").is_some() {
+        let mut kept = actual.clone();
+        for section in ["settings", "model"] {
+            RUN_DEPENDENT.iter().for_each(|key| drop(kept[section].as_object_mut().unwrap().remove(*key)));
+        }
+        kept.as_object_mut().unwrap().remove("timings");
+        std::fs::write(&path, serde_json::to_string_pretty(&kept).unwrap() + "\n").unwrap();
+    }
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let rel = std::env::var("QUANTBOUND_REPORT_TOLERANCE").map_or(1e-6, |v| v.parse().unwrap());
+    let mut diffs = Vec::new();
+    same_fields("report", &expected, &actual, rel, &mut diffs);
+    assert!(diffs.is_empty(), "{} fields differ:\n{}", diffs.len(), diffs.join("\n"));
+}
