@@ -37,6 +37,10 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The libraries log through `tracing`; RUST_LOG=info (or debug) shows it, on stderr.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     // An unknown QUANTBOUND_SIMD, or a level this CPU lacks, stops every task before it runs.
     if let Err(e) = quantbound_simd::level_from_env() {
         eprintln!("error: {e}");

@@ -3,18 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use quantbound_codebook::checkpoint::{self, ConversionSummary};
 use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
 use regex::Regex;
 
 use crate::files::{map, write_atomically, Error};
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum QuantTypeArg {
-    Nf4,
-    Fp4,
-}
 
 #[derive(Args)]
 pub struct QuantizeArgs {
@@ -26,7 +20,7 @@ pub struct QuantizeArgs {
     output: PathBuf,
     /// The 4-bit code table.
     #[arg(long, value_enum, default_value = "nf4")]
-    quant_type: QuantTypeArg,
+    quant_type: QuantType,
     /// Elements per absmax block: 32, 64, 128, 256, 512, 1024, 2048 or 4096.
     #[arg(long, default_value_t = 64)]
     blocksize: usize,
@@ -52,12 +46,8 @@ pub struct DequantizeArgs {
 
 pub fn quantize(args: QuantizeArgs) -> Result<(), Error> {
     let input_name = args.input.display().to_string();
-    let quant_type = match args.quant_type {
-        QuantTypeArg::Nf4 => QuantType::Nf4,
-        QuantTypeArg::Fp4 => QuantType::Fp4,
-    };
     let options = QuantizeOptions {
-        codebook: quant_type.codebook(),
+        codebook: args.quant_type.codebook(),
         blocksize: Blocksize::new(args.blocksize, "--blocksize")?,
         double_quant: args.double_quant,
     };
@@ -77,7 +67,7 @@ pub fn quantize(args: QuantizeArgs) -> Result<(), Error> {
         )?)
     })?;
     report("quantized", &args.output, &summary, bytes.len(), start);
-    write_config(&args.input, &args.output, quant_type, &options)?;
+    write_config(&args.input, &args.output, args.quant_type, &options)?;
     Ok(())
 }
 

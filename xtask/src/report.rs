@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use quantbound_codebook::Blocksize;
+use quantbound_codebook::{Blocksize, QuantType};
 use quantbound_llama::backend::Cpu;
 use quantbound_report::render::{refuse_existing, write_report};
-use quantbound_report::{Format, ModelSpec, Progress, RefDtype, ReportOptions, Stage, Texts};
+use quantbound_report::{Device, ModelSpec, Progress, RefDtype, ReportOptions, Stage, Texts};
 
 use crate::files::Error;
 
@@ -18,20 +18,20 @@ pub struct ReportArgs {
     /// model folder, or a Hub id such as meta-llama/Llama-3.2-1B (token from HF_TOKEN).
     #[arg(long, default_value = "sample")]
     model: String,
-    /// The compute device. Only `cpu` (Burn's ndarray backend) is built into xtask.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// The compute device. Only `cpu` (Burn's CPU backend) is built into xtask.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
     /// Quantized formats to compare with the reference, comma-separated.
-    #[arg(long, default_value = "nf4,fp4", value_delimiter = ',')]
-    formats: Vec<String>,
+    #[arg(long, value_enum, default_value = "nf4,fp4", value_delimiter = ',')]
+    formats: Vec<QuantType>,
     #[arg(long, default_value_t = 64)]
     blocksize: usize,
     /// Double-quantize the absmax (bnb's compress_statistics).
     #[arg(long)]
     double_quant: bool,
     /// Reference weight precision: checkpoint (its own values), f16 (the seed's torch_dtype=float16) or bf16.
-    #[arg(long, default_value = "checkpoint")]
-    ref_dtype: String,
+    #[arg(long, value_enum, default_value = "checkpoint")]
+    ref_dtype: RefDtype,
     /// Tokens per sequence (longer texts are truncated; --text-file windows have this length).
     #[arg(long, default_value_t = 128)]
     max_length: usize,
@@ -82,11 +82,11 @@ impl Progress for Bars {
 }
 
 pub fn report(args: ReportArgs) -> Result<(), Error> {
-    if args.device != "cpu" {
+    if args.device != Device::Cpu {
         return Err(format!(
-            "--device {}: xtask is built with the CPU (ndarray) backend only; the library runs on CUDA and wgpu \
-             through quantbound-llama's `cuda`/`wgpu` features",
-            args.device
+            "--device {}: xtask is built with the CPU backend only; the library runs on CUDA and wgpu through \
+             quantbound-llama's `cuda`/`wgpu` features",
+            args.device.to_possible_value().expect("every device has a name").get_name()
         )
         .into());
     }
@@ -97,7 +97,6 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         eprintln!("the sample model is not cached yet; fetching it (cargo xtask fetch-sample)");
         crate::fetch_sample::fetch_sample()?;
     }
-    let formats = args.formats.iter().map(|f| Format::parse(f)).collect::<Result<Vec<_>, _>>()?;
     let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
     let (texts, texts_label) = match (&args.texts, &args.text_file) {
         (Some(path), _) => {
@@ -123,10 +122,11 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
     let options = ReportOptions {
         model: ModelSpec::parse(&args.model)?,
         model_label: args.model.clone(),
-        formats,
+        formats: args.formats,
+        device: args.device,
         blocksize: Blocksize::new(args.blocksize, "--blocksize")?,
         double_quant: args.double_quant,
-        ref_dtype: RefDtype::parse(&args.ref_dtype)?,
+        ref_dtype: args.ref_dtype,
         max_length: args.max_length,
         batch_size: args.batch_size,
         layer: args.layer,
@@ -145,7 +145,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         let seed = &report.seed.methods[&f.format];
         println!(
             "{:<6} {:>12.4e} {:>12.4e} {:>+10.5} {:>10.5} {:>7.2}% {:>10.3} b",
-            f.format.to_uppercase(),
+            f.format.as_str().to_uppercase(),
             f.seed_layer_weight_mse,
             f.metrics.logits_mse,
             f.metrics.delta_ce,

@@ -3,10 +3,15 @@
 
 use crate::error::{CodebookError, Result};
 
-/// The two 4-bit types bitsandbytes knows, as they appear in its `quant_type` strings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The two 4-bit types bitsandbytes knows, as they appear in its `quant_type` strings (serde and,
+/// with the `clap` feature, command lines use the same names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum QuantType {
+    /// NormalFloat-4: quantiles of a unit Gaussian.
     Nf4,
+    /// bnb's 4-bit float: 1 sign, 2 exponent, 1 mantissa bit.
     Fp4,
 }
 

@@ -11,6 +11,7 @@ use quantbound_codebook::{FloatDtype, FloatVec};
 use rayon::prelude::*;
 
 use crate::error::{LlamaError, Result};
+use crate::layout::{self, LinearId, LinearKind, RopePermute, Scope};
 
 /// A metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -402,9 +403,9 @@ impl<'a> Gguf<'a> {
         let mut values = self.dequantize(info)?;
         let shape = info.shape();
         let heads_key = match permute {
-            Permute::None => None,
-            Permute::Heads => Some("llama.attention.head_count"),
-            Permute::KvHeads => Some("llama.attention.head_count_kv"),
+            RopePermute::None => None,
+            RopePermute::Heads => Some("llama.attention.head_count"),
+            RopePermute::KvHeads => Some("llama.attention.head_count_kv"),
         };
         if let Some(key) = heads_key {
             let heads = self.get(key, "needed to undo the q/k permutation")?.as_u64().unwrap_or(0) as usize;
@@ -447,39 +448,29 @@ fn split_nibbles(qs: &[u8; 16], out: &mut [f32], value: impl Fn(u8) -> f32) {
     }
 }
 
-/// Whether a tensor's rows must be un-permuted, and by which head count.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Permute {
-    None,
-    Heads,
-    KvHeads,
-}
-
-/// llama.cpp's tensor names → transformers' (per-layer ones under `blk.N.`).
-const NAMES: &[(&str, &str, Permute)] = &[
-    ("token_embd.weight", "model.embed_tokens.weight", Permute::None),
-    ("output_norm.weight", "model.norm.weight", Permute::None),
-    ("output.weight", "lm_head.weight", Permute::None),
-    ("attn_norm.weight", "input_layernorm.weight", Permute::None),
-    ("attn_q.weight", "self_attn.q_proj.weight", Permute::Heads),
-    ("attn_k.weight", "self_attn.k_proj.weight", Permute::KvHeads),
-    ("attn_v.weight", "self_attn.v_proj.weight", Permute::None),
-    ("attn_output.weight", "self_attn.o_proj.weight", Permute::None),
-    ("ffn_norm.weight", "post_attention_layernorm.weight", Permute::None),
-    ("ffn_gate.weight", "mlp.gate_proj.weight", Permute::None),
-    ("ffn_up.weight", "mlp.up_proj.weight", Permute::None),
-    ("ffn_down.weight", "mlp.down_proj.weight", Permute::None),
+/// llama.cpp's names → transformers' for the tensors outside the decoder linears (per-layer ones
+/// under `blk.N.`); the linears' names are in [`crate::layout`]'s table.
+const NAMES: [(&str, &str); 5] = [
+    ("token_embd.weight", layout::EMBED),
+    ("output_norm.weight", layout::FINAL_NORM),
+    ("output.weight", layout::LM_HEAD),
+    ("attn_norm.weight", layout::INPUT_NORM),
+    ("ffn_norm.weight", layout::POST_NORM),
 ];
 
 /// The Hugging Face name of a llama.cpp tensor, and how to un-permute it.
-pub(crate) fn hf_name(gguf_name: &str) -> Option<(String, Permute)> {
+pub(crate) fn hf_name(gguf_name: &str) -> Option<(String, RopePermute)> {
     if let Some(rest) = gguf_name.strip_prefix("blk.") {
         let (layer, suffix) = rest.split_once('.')?;
         let layer: usize = layer.parse().ok()?;
-        let &(_, hf, permute) = NAMES[3..].iter().find(|(g, _, _)| *g == suffix)?;
-        return Some((format!("model.layers.{layer}.{hf}"), permute));
+        let leaf = suffix.strip_suffix(".weight")?;
+        if let Some(kind) = LinearKind::from_gguf_name(leaf) {
+            return Some((LinearId { layer, kind }.tensor_name(), kind.rope_permute()));
+        }
+        let &(_, hf) = NAMES[3..].iter().find(|(g, _)| *g == suffix)?;
+        return Some((Scope::layer(layer).key(hf), RopePermute::None));
     }
-    NAMES[..3].iter().find(|(g, _, _)| *g == gguf_name).map(|&(_, hf, p)| (hf.to_owned(), p))
+    NAMES[..3].iter().find(|(g, _)| *g == gguf_name).map(|&(_, hf)| (hf.to_owned(), RopePermute::None))
 }
 
 /// Undoes llama.cpp's rotary permutation of q/k rows, as transformers' GGUF loader does:

@@ -2,6 +2,8 @@
 //!
 //! - [`gguf`]: GGUF v3 (metadata, tensors; F32, F16, BF16, Q8_0, Q4_0, Q4_1), llama.cpp → Hugging
 //!   Face names with the q/k rope permutation undone as transformers does;
+//! - [`layout`]: checkpoint names, stated once (the scoped key builder, the table of decoder
+//!   linears, [`layout::LinearId`]);
 //! - [`config`], [`weights`], [`hub`]: config.json or GGUF metadata; safetensors folders (dense or
 //!   bnb-4bit), GGUF and the Hugging Face Hub;
 //! - [`tokenizer`]: from tokenizer.json or GGUF metadata, right-padded batches;
@@ -14,6 +16,7 @@ pub mod config;
 mod error;
 pub mod gguf;
 pub mod hub;
+pub mod layout;
 pub mod linear;
 pub mod model;
 pub mod sample;

@@ -2,27 +2,34 @@
 //! with RoPE → residual → RMSNorm → SwiGLU MLP → residual) → RMSNorm → lm_head. It follows
 //! transformers' `LlamaForCausalLM` with eager attention, in f32.
 
-use burn::tensor::activation::silu;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
-
-use crate::config::LlamaConfig;
-use crate::error::Result;
+use std::collections::HashMap;
 use std::path::Path;
 
+use burn::tensor::activation::silu;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
+
 use crate::backend::{FusedOps, QuantBackend};
+use crate::config::LlamaConfig;
+use crate::error::Result;
 use crate::gguf::Gguf;
+use crate::layout::{self, LinearId, LinearKind, Scope, DECODER_LINEARS};
 use crate::linear::Linear;
 use crate::tokenizer::Tokenizer;
-use crate::weights::{expected_tensors, HostTensor, WeightSource};
-use crate::weights::{GgufWeights, SafetensorsFolder};
-use burn::tensor::backend::Backend;
-use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
+use crate::weights::{expected_tensors, GgufWeights, HostTensor, SafetensorsFolder, WeightSource};
 
 /// RMSNorm: x / √(mean(x²) + ε) · w ([`FusedOps::rms_norm`]).
 #[derive(Clone, Debug)]
 struct RmsNorm<B: Backend> {
     weight: Tensor<B, 1>,
     eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    fn load(weights: &mut Weights<'_, B>, key: &str, eps: f64) -> Self {
+        RmsNorm { weight: weights.tensor(key), eps }
+    }
 }
 
 impl<B: FusedOps> RmsNorm<B> {
@@ -84,7 +91,7 @@ impl<B: Backend> KvCache<B> {
 }
 
 #[derive(Clone, Debug)]
-struct Attention<B: QuantBackend> {
+struct Attention<B: Backend> {
     q: Linear<B>,
     k: Linear<B>,
     v: Linear<B>,
@@ -95,6 +102,19 @@ struct Attention<B: QuantBackend> {
 }
 
 impl<B: QuantBackend> Attention<B> {
+    fn load(weights: &mut Weights<'_, B>, layer: usize, config: &LlamaConfig) -> Self {
+        let mut linear = |kind| weights.linear(LinearId { layer, kind });
+        Attention {
+            q: linear(LinearKind::Q),
+            k: linear(LinearKind::K),
+            v: linear(LinearKind::V),
+            o: linear(LinearKind::O),
+            heads: config.num_heads,
+            kv_heads: config.num_kv_heads,
+            head_dim: config.head_dim,
+        }
+    }
+
     /// # Shapes
     /// - x: [batch, seq, hidden]; cos/sin: [seq, head_dim];
     /// - mask: [batch, 1, seq, cached + seq], true where attention is blocked
@@ -125,20 +145,25 @@ impl<B: QuantBackend> Attention<B> {
 }
 
 #[derive(Clone, Debug)]
-struct Mlp<B: QuantBackend> {
+struct Mlp<B: Backend> {
     gate: Linear<B>,
     up: Linear<B>,
     down: Linear<B>,
 }
 
 impl<B: QuantBackend> Mlp<B> {
+    fn load(weights: &mut Weights<'_, B>, layer: usize) -> Self {
+        let mut linear = |kind| weights.linear(LinearId { layer, kind });
+        Mlp { gate: linear(LinearKind::Gate), up: linear(LinearKind::Up), down: linear(LinearKind::Down) }
+    }
+
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.down.forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
     }
 }
 
 #[derive(Clone, Debug)]
-struct Block<B: QuantBackend> {
+struct Block<B: Backend> {
     input_norm: RmsNorm<B>,
     attention: Attention<B>,
     post_norm: RmsNorm<B>,
@@ -146,24 +171,71 @@ struct Block<B: QuantBackend> {
 }
 
 impl<B: QuantBackend> Block<B> {
-    /// The seven decoder linears, with their checkpoint names relative to the layer.
-    fn linears_mut(&mut self) -> [(&'static str, &mut Linear<B>); 7] {
+    fn load(weights: &mut Weights<'_, B>, layer: usize, config: &LlamaConfig) -> Self {
+        let scope = Scope::layer(layer);
+        Block {
+            input_norm: RmsNorm::load(weights, &scope.key(layout::INPUT_NORM), config.rms_norm_eps),
+            attention: Attention::load(weights, layer, config),
+            post_norm: RmsNorm::load(weights, &scope.key(layout::POST_NORM), config.rms_norm_eps),
+            mlp: Mlp::load(weights, layer),
+        }
+    }
+
+    /// The field that holds each decoder linear.
+    fn linear(&self, kind: LinearKind) -> &Linear<B> {
+        let (a, m) = (&self.attention, &self.mlp);
+        match kind {
+            LinearKind::Q => &a.q,
+            LinearKind::K => &a.k,
+            LinearKind::V => &a.v,
+            LinearKind::O => &a.o,
+            LinearKind::Gate => &m.gate,
+            LinearKind::Up => &m.up,
+            LinearKind::Down => &m.down,
+        }
+    }
+
+    fn linear_mut(&mut self, kind: LinearKind) -> &mut Linear<B> {
         let (a, m) = (&mut self.attention, &mut self.mlp);
-        [
-            ("self_attn.q_proj", &mut a.q),
-            ("self_attn.k_proj", &mut a.k),
-            ("self_attn.v_proj", &mut a.v),
-            ("self_attn.o_proj", &mut a.o),
-            ("mlp.gate_proj", &mut m.gate),
-            ("mlp.up_proj", &mut m.up),
-            ("mlp.down_proj", &mut m.down),
-        ]
+        match kind {
+            LinearKind::Q => &mut a.q,
+            LinearKind::K => &mut a.k,
+            LinearKind::V => &mut a.v,
+            LinearKind::O => &mut a.o,
+            LinearKind::Gate => &mut m.gate,
+            LinearKind::Up => &mut m.up,
+            LinearKind::Down => &mut m.down,
+        }
+    }
+}
+
+/// The loaded weights, taken part by part as each loads itself: dense tensors on the host, and
+/// the decoder linears a bnb-4bit checkpoint stores quantized, already 4-bit on the device.
+struct Weights<'a, B: Backend> {
+    dense: HashMap<String, HostTensor>,
+    quantized: HashMap<String, Linear<B>>,
+    device: &'a B::Device,
+}
+
+impl<B: Backend> Weights<'_, B> {
+    /// The dense tensor `key` on the device.
+    fn tensor<const D: usize>(&mut self, key: &str) -> Tensor<B, D> {
+        let t = self.dense.remove(key).expect("every expected tensor was loaded");
+        Tensor::from_data(TensorData::new(t.values, t.shape), self.device)
+    }
+}
+
+impl<B: QuantBackend> Weights<'_, B> {
+    /// The decoder linear `id`: 4-bit as the checkpoint stored it, else dense.
+    fn linear(&mut self, id: LinearId) -> Linear<B> {
+        let name = id.tensor_name();
+        self.quantized.remove(&name).unwrap_or_else(|| Linear::dense(self.tensor(&name)))
     }
 }
 
 /// A Llama causal language model.
 #[derive(Clone, Debug)]
-pub struct Llama<B: QuantBackend> {
+pub struct Llama<B: Backend> {
     pub config: LlamaConfig,
     embed: Tensor<B, 2>,
     blocks: Vec<Block<B>>,
@@ -197,7 +269,7 @@ pub type WeightTransform<'a> = dyn Fn(&str, HostTensor) -> Result<HostTensor> + 
 
 /// The weights bnb quantizes: the decoder linears (q, k, v, o, gate, up, down).
 pub fn is_decoder_linear(name: &str) -> bool {
-    name.starts_with("model.layers.") && name.ends_with("_proj.weight")
+    LinearId::parse(name).is_some()
 }
 
 impl<B: QuantBackend> Llama<B> {
@@ -210,95 +282,48 @@ impl<B: QuantBackend> Llama<B> {
         transform: &WeightTransform<'_>,
     ) -> Result<Self> {
         // Decoder linears a bnb-4bit checkpoint stores quantized stay 4-bit; the rest is dense.
-        let mut tensors = std::collections::HashMap::new();
-        let mut quantized = std::collections::HashMap::new();
+        let mut weights = Weights { dense: HashMap::new(), quantized: HashMap::new(), device };
         for (name, shape) in expected_tensors(config) {
             if is_decoder_linear(&name) {
                 if let Some(q) = source.load_4bit(&name, &shape)? {
-                    quantized.insert(name.clone(), Linear::quantized(&q, &name, device)?);
+                    weights.quantized.insert(name.clone(), Linear::quantized(&q, &name, device)?);
                     continue;
                 }
             }
             let host = transform(&name, source.load(&name, &shape)?)?;
-            tensors.insert(name, host);
+            weights.dense.insert(name, host);
         }
-        // Shared by the closures below, which each take tensors out.
-        let (tensors, quantized) = (std::cell::RefCell::new(tensors), std::cell::RefCell::new(quantized));
-        let take = |name: &str| {
-            let t = tensors.borrow_mut().remove(name).expect("every expected tensor was loaded");
-            TensorData::new(t.values, t.shape)
-        };
-        let matrix = |data: TensorData| Tensor::<B, 2>::from_data(data, device);
-        let vector = |data: TensorData| Tensor::<B, 1>::from_data(data, device);
-        let norm = |data| RmsNorm { weight: vector(data), eps: config.rms_norm_eps };
-        let embed = matrix(take("model.embed_tokens.weight"));
-        let blocks = (0..config.num_layers)
-            .map(|l| {
-                let p = format!("model.layers.{l}");
-                let linear = |name: &str| {
-                    let name = format!("{p}.{name}.weight");
-                    let loaded = quantized.borrow_mut().remove(&name);
-                    loaded.unwrap_or_else(|| Linear::dense(matrix(take(&name))))
-                };
-                Block {
-                    input_norm: norm(take(&format!("{p}.input_layernorm.weight"))),
-                    attention: Attention {
-                        q: linear("self_attn.q_proj"),
-                        k: linear("self_attn.k_proj"),
-                        v: linear("self_attn.v_proj"),
-                        o: linear("self_attn.o_proj"),
-                        heads: config.num_heads,
-                        kv_heads: config.num_kv_heads,
-                        head_dim: config.head_dim,
-                    },
-                    post_norm: norm(take(&format!("{p}.post_attention_layernorm.weight"))),
-                    mlp: Mlp {
-                        gate: linear("mlp.gate_proj"),
-                        up: linear("mlp.up_proj"),
-                        down: linear("mlp.down_proj"),
-                    },
-                }
-            })
-            .collect();
-        let final_norm = norm(take("model.norm.weight"));
-        let lm_head = if config.tie_word_embeddings {
-            Linear::dense(embed.clone())
-        } else {
-            Linear::dense(matrix(take("lm_head.weight")))
-        };
+        let embed = weights.tensor(layout::EMBED);
+        let blocks = (0..config.num_layers).map(|layer| Block::load(&mut weights, layer, config)).collect();
+        let norm = RmsNorm::load(&mut weights, layout::FINAL_NORM, config.rms_norm_eps);
+        let lm_head =
+            Linear::dense(if config.tie_word_embeddings { embed.clone() } else { weights.tensor(layout::LM_HEAD) });
         let rope = Rope { inv_freq: config.rope.inv_freq(config.head_dim) };
-        Ok(Llama { config: config.clone(), embed, blocks, norm: final_norm, lm_head, rope })
+        Ok(Llama { config: config.clone(), embed, blocks, norm, lm_head, rope })
     }
 
-    /// The decoder linears (q, k, v, o, gate, up, down of every layer, in that order) with their
-    /// checkpoint weight names, e.g. `model.layers.8.mlp.down_proj.weight`.
-    pub fn linears(&self) -> Vec<(String, &Linear<B>)> {
+    /// The device the model lives on.
+    pub fn device(&self) -> B::Device {
+        self.embed.device()
+    }
+
+    /// The decoder linears, layer by layer in [`DECODER_LINEARS`] order.
+    pub fn linears(&self) -> Vec<(LinearId, &Linear<B>)> {
         self.blocks
             .iter()
             .enumerate()
-            .flat_map(|(l, b)| {
-                let (a, m) = (&b.attention, &b.mlp);
-                [
-                    ("self_attn.q_proj", &a.q),
-                    ("self_attn.k_proj", &a.k),
-                    ("self_attn.v_proj", &a.v),
-                    ("self_attn.o_proj", &a.o),
-                    ("mlp.gate_proj", &m.gate),
-                    ("mlp.up_proj", &m.up),
-                    ("mlp.down_proj", &m.down),
-                ]
-                .map(|(name, linear)| (format!("model.layers.{l}.{name}.weight"), linear))
-            })
+            .flat_map(|(layer, b)| DECODER_LINEARS.map(|kind| (LinearId { layer, kind }, b.linear(kind))))
             .collect()
     }
 
-    /// A copy of the model with each decoder linear replaced by `replace(name, linear)`, in the
+    /// A copy of the model with each decoder linear replaced by `replace(id, linear)`, in the
     /// order of [`Llama::linears`]. Embeddings, norms and lm_head are shared, untouched.
-    pub fn map_linears(&self, mut replace: impl FnMut(&str, &Linear<B>) -> Result<Linear<B>>) -> Result<Self> {
+    pub fn map_linears(&self, mut replace: impl FnMut(LinearId, &Linear<B>) -> Result<Linear<B>>) -> Result<Self> {
         let mut model = self.clone();
-        for (l, block) in model.blocks.iter_mut().enumerate() {
-            for (name, linear) in block.linears_mut() {
-                *linear = replace(&format!("model.layers.{l}.{name}.weight"), linear)?;
+        for (layer, block) in model.blocks.iter_mut().enumerate() {
+            for kind in DECODER_LINEARS {
+                let linear = block.linear_mut(kind);
+                *linear = replace(LinearId { layer, kind }, linear)?;
             }
         }
         Ok(model)
@@ -307,9 +332,10 @@ impl<B: QuantBackend> Llama<B> {
     /// The model with exactly the layers bnb quantizes (the decoder linears) held in 4 bits with
     /// `options`, quantized bit-exactly as bnb does from the weights this model uses.
     pub fn quantize(&self, options: &QuantizeOptions) -> Result<Self> {
-        self.map_linears(|name, linear| {
-            let q = Quantized4bit::quantize(name, FloatSlice::F32(&linear.weight_values()), &linear.shape(), options)?;
-            Linear::quantized(&q, name, &linear.device())
+        self.map_linears(|id, linear| {
+            let name = id.tensor_name();
+            let q = Quantized4bit::quantize(&name, FloatSlice::F32(&linear.weight_values()), &linear.shape(), options)?;
+            Linear::quantized(&q, &name, &linear.device())
         })
     }
 

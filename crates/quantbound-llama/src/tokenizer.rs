@@ -24,6 +24,17 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// `sequences` right-padded with `pad_id` to the longest, and their 1/0 attention mask.
+    pub fn right_padded<'a>(sequences: impl IntoIterator<Item = &'a [u32]>, pad_id: u32) -> Self {
+        let mut ids: Vec<Vec<u32>> = sequences.into_iter().map(<[u32]>::to_vec).collect();
+        let len = ids.iter().map(Vec::len).max().unwrap_or(0);
+        let attention_mask = ids.iter().map(|s| (0..len).map(|t| u32::from(t < s.len())).collect()).collect();
+        for s in &mut ids {
+            s.resize(len, pad_id);
+        }
+        Batch { ids, attention_mask }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -139,6 +150,11 @@ impl Tokenizer {
         Ok(Tokenizer { inner, pad_id })
     }
 
+    /// The id batches are padded with.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
     /// Ids of `text`, with or without the special tokens the post-processor adds (e.g. bos).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
         self.inner.encode(text, add_special_tokens).map(|e| e.get_ids().to_vec()).map_err(|e| LlamaError::Config {
@@ -173,11 +189,6 @@ impl Tokenizer {
             }
             ids.push(encoded);
         }
-        let len = ids.iter().map(Vec::len).max().unwrap_or(0);
-        let attention_mask = ids.iter().map(|s| (0..len).map(|t| u32::from(t < s.len())).collect()).collect();
-        for s in &mut ids {
-            s.resize(len, self.pad_id);
-        }
-        Ok(Batch { ids, attention_mask })
+        Ok(Batch::right_padded(ids.iter().map(Vec::as_slice), self.pad_id))
     }
 }

@@ -14,6 +14,7 @@ use quantbound_codebook::{FloatDtype, FloatVec, Quantized4bit};
 use crate::config::LlamaConfig;
 use crate::error::{LlamaError, Result};
 use crate::gguf::Gguf;
+use crate::layout::{self, LinearId, Scope, DECODER_LINEARS};
 
 /// A tensor on the host, as f32, with the dtype it had in the checkpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,26 +41,17 @@ pub trait WeightSource {
 /// Every weight a Llama of `config` needs, by Hugging Face name, with its shape
 /// (`[out_features, in_features]` for linears, as PyTorch stores them).
 pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i, v) = (config.hidden_size, config.intermediate_size, config.vocab_size);
-    let (q, kv) = (config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim);
-    let mut out = vec![("model.embed_tokens.weight".to_owned(), vec![v, h])];
+    let (h, v) = (config.hidden_size, config.vocab_size);
+    let mut out = vec![(layout::EMBED.to_owned(), vec![v, h])];
     for layer in 0..config.num_layers {
-        let p = format!("model.layers.{layer}");
-        out.extend([
-            (format!("{p}.input_layernorm.weight"), vec![h]),
-            (format!("{p}.self_attn.q_proj.weight"), vec![q, h]),
-            (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
-            (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
-            (format!("{p}.self_attn.o_proj.weight"), vec![h, q]),
-            (format!("{p}.post_attention_layernorm.weight"), vec![h]),
-            (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
-            (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
-            (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
-        ]);
+        let scope = Scope::layer(layer);
+        out.push((scope.key(layout::INPUT_NORM), vec![h]));
+        out.push((scope.key(layout::POST_NORM), vec![h]));
+        out.extend(DECODER_LINEARS.map(|kind| (LinearId { layer, kind }.tensor_name(), kind.shape(config).to_vec())));
     }
-    out.push(("model.norm.weight".to_owned(), vec![h]));
+    out.push((layout::FINAL_NORM.to_owned(), vec![h]));
     if !config.tie_word_embeddings {
-        out.push(("lm_head.weight".to_owned(), vec![v, h]));
+        out.push((layout::LM_HEAD.to_owned(), vec![v, h]));
     }
     out
 }

@@ -32,3 +32,8 @@ pub enum ReportError {
 }
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
+
+/// The error of a theory computation on `what` (a tensor, or a tensor's codebooks).
+pub(crate) fn theory(what: &str) -> impl FnOnce(quantbound_theory::TheoryError) -> ReportError + '_ {
+    move |source| ReportError::Theory { what: what.to_owned(), source }
+}

@@ -4,17 +4,31 @@
 //! percentiles, top-1, RMS Δp) and against information theory (Lloyd-Max and BOF4-style
 //! codebooks, Blahut–Arimoto D(R)).
 //!
-//! [`run`] produces a serde [`Report`]; [`render`] writes it as `report.md`, `report.json`,
-//! `layers.csv` and `plots/*.svg`. docs/report.md explains every number.
+//! [`run`] produces a serde [`Report`] in five stages, one module each: `load` (the reference and
+//! its tokenizer), `analyse` (per-linear statistics and quantized states, by
+//! [`quantbound_llama::layout::LinearId`]), `forward` (the texts through every model), `theory`
+//! (the seed tensor against the bounds; `codebooks`) and `results` (the report's sections).
+//! [`render`] writes it as `report.md`, `report.json`, `layers.csv` and `plots/*.svg`.
+//! docs/report.md explains every number.
 
+mod analyse;
+mod codebooks;
 mod error;
+mod forward;
+mod load;
 pub mod options;
 pub mod plots;
+pub mod progress;
 pub mod render;
 pub mod report;
+mod results;
 mod run;
+pub mod texts;
+mod theory;
 
 pub use error::{ReportError, Result};
-pub use options::{Format, ModelSpec, NoProgress, Progress, RefDtype, ReportOptions, Stage, Texts, DEFAULT_SENTENCE};
+pub use options::{Device, ModelSpec, RefDtype, ReportOptions};
+pub use progress::{NoProgress, Progress, Stage};
+pub use texts::{Texts, DEFAULT_SENTENCE};
 pub use report::Report;
 pub use run::run;

@@ -1,52 +1,13 @@
-//! What a report compares: the model, the formats, the texts and the quantization settings, and
-//! how it reports progress.
+//! What a report compares: the model, the formats, the reference precision, the device and the
+//! quantization settings.
 
 use std::path::{Path, PathBuf};
 
-use quantbound_codebook::{Blocksize, QuantType};
+use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
+use quantbound_llama::layout::{LinearId, LinearKind};
 
 use crate::error::{ReportError, Result};
-
-/// The seed's text: one sentence, repeated 100 times as its list of strings.
-///
-/// The seed notebook's own sentence is not in the design material; this one stands in for it.
-/// Pass `--texts` with the notebook's sentence to compare with a notebook run number for number.
-pub const DEFAULT_SENTENCE: &str = "The quick brown fox jumps over the lazy dog.";
-
-/// A quantized format to compare against the reference.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Nf4,
-    Fp4,
-}
-
-impl Format {
-    /// `nf4` or `fp4`; anything else is an error listing the known names.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "nf4" => Ok(Format::Nf4),
-            "fp4" => Ok(Format::Fp4),
-            other => Err(ReportError::Invalid(format!(
-                "unknown format {other:?}: the formats are nf4 and fp4 (the reference is always included)"
-            ))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Nf4 => "nf4",
-            Format::Fp4 => "fp4",
-        }
-    }
-
-    pub fn quant_type(self) -> QuantType {
-        match self {
-            Format::Nf4 => QuantType::Nf4,
-            Format::Fp4 => QuantType::Fp4,
-        }
-    }
-}
+use crate::texts::{Texts, DEFAULT_SENTENCE};
 
 /// Where the reference model comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,46 +46,54 @@ impl ModelSpec {
     }
 }
 
-/// The reference model's weight precision (the compute dtype on ndarray is always f32).
+/// The reference model's weight precision (the compute dtype on the CPU is always f32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RefDtype {
     /// The checkpoint's own values (f32 for the GGUF-dequantized sample, bf16 for Llama-3.2).
+    #[cfg_attr(feature = "clap", value(alias = "auto"))]
     Checkpoint,
     /// Weights rounded to f16, as the seed's `torch_dtype=float16`.
+    #[cfg_attr(feature = "clap", value(aliases = ["fp16", "float16"]))]
     F16,
     /// Weights rounded to bf16.
+    #[cfg_attr(feature = "clap", value(alias = "bfloat16"))]
     Bf16,
 }
 
 impl RefDtype {
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "checkpoint" | "auto" => Ok(RefDtype::Checkpoint),
-            "f16" | "fp16" | "float16" => Ok(RefDtype::F16),
-            "bf16" | "bfloat16" => Ok(RefDtype::Bf16),
-            other => Err(ReportError::Invalid(format!("unknown --ref-dtype {other:?}: use checkpoint, f16 or bf16"))),
+    /// The name the report prints and serde writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefDtype::Checkpoint => "checkpoint",
+            RefDtype::F16 => "f16",
+            RefDtype::Bf16 => "bf16",
+        }
+    }
+
+    /// Rounds `values` to this precision in place.
+    pub fn round(self, values: &mut [f32]) {
+        match self {
+            RefDtype::Checkpoint => {}
+            RefDtype::F16 => values.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32()),
+            RefDtype::Bf16 => values.iter_mut().for_each(|v| *v = half::bf16::from_f32(*v).to_f32()),
         }
     }
 }
 
-/// The texts the models are run over.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Texts {
-    /// One sequence per string, tokenized with special tokens, truncated at `max_length` and
-    /// right-padded per batch (the seed's `padding=True, truncation=True`).
-    Lines(Vec<String>),
-    /// One long document, tokenized once and split into windows of `max_length` tokens.
-    Document(String),
-    /// Token ids, one sequence each (already tokenized; truncated at `max_length`).
-    Tokens(Vec<Vec<u32>>),
-}
-
-impl Texts {
-    /// The seed's default: [`DEFAULT_SENTENCE`] × 100.
-    pub fn seed_default() -> Self {
-        Texts::Lines(vec![DEFAULT_SENTENCE.to_owned(); 100])
-    }
+/// Where the models run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Device {
+    /// The CPU backend (`quantbound_llama::backend::Cpu`).
+    #[default]
+    Cpu,
+    /// wgpu (Vulkan, Metal, DX12), with quantbound-llama's `wgpu` feature.
+    Wgpu,
+    /// CUDA, with quantbound-llama's `cuda` feature.
+    Cuda,
 }
 
 /// Everything a report run needs besides the device.
@@ -133,7 +102,9 @@ pub struct ReportOptions {
     pub model: ModelSpec,
     /// The model as the user named it (for the report).
     pub model_label: String,
-    pub formats: Vec<Format>,
+    pub formats: Vec<QuantType>,
+    /// Where the models ran (recorded in the report; the caller picks the backend).
+    pub device: Device,
     pub blocksize: Blocksize,
     pub double_quant: bool,
     pub ref_dtype: RefDtype,
@@ -150,13 +121,48 @@ pub struct ReportOptions {
 }
 
 impl ReportOptions {
+    /// Checks the settings that need no model: at least one format, batches and sequences of at
+    /// least one token.
+    pub fn validate(&self) -> Result<()> {
+        if self.formats.is_empty() {
+            return Err(ReportError::Invalid("no format to compare: give at least one of nf4, fp4".into()));
+        }
+        if self.batch_size == 0 || self.max_length == 0 {
+            return Err(ReportError::Invalid("--batch-size and --max-length must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The seed's tensor, `--layer`'s `mlp.down_proj`, in a model of `layers` layers.
+    pub fn seed_linear(&self, layers: usize) -> Result<LinearId> {
+        if self.layer >= layers {
+            return Err(ReportError::Invalid(format!(
+                "--layer {}: out of range, the model has {layers} layers (0..={})",
+                self.layer,
+                layers - 1
+            )));
+        }
+        Ok(LinearId { layer: self.layer, kind: LinearKind::Down })
+    }
+
+    /// Bits per weight of the formats, the scales included.
+    pub fn effective_rate(&self) -> f64 {
+        quantbound_theory::bounds::effective_rate(self.blocksize, self.double_quant)
+    }
+
+    /// How `format` quantizes with these settings.
+    pub fn quantize_options(&self, format: QuantType) -> QuantizeOptions {
+        QuantizeOptions { codebook: format.codebook(), blocksize: self.blocksize, double_quant: self.double_quant }
+    }
+
     /// The seed's settings on `model`: reference, NF4 and FP4, blocksize 64, no double quant,
     /// max length 128, batch 8, layer 8, the seed's text.
     pub fn seed(model: ModelSpec, model_label: &str) -> Self {
         ReportOptions {
             model,
             model_label: model_label.to_owned(),
-            formats: vec![Format::Nf4, Format::Fp4],
+            formats: vec![QuantType::Nf4, QuantType::Fp4],
+            device: Device::Cpu,
             blocksize: Blocksize::DEFAULT,
             double_quant: false,
             ref_dtype: RefDtype::Checkpoint,
@@ -167,32 +173,5 @@ impl ReportOptions {
             texts_label: format!("the seed's text: {DEFAULT_SENTENCE:?} × 100"),
             deduplicate: true,
         }
-    }
-}
-
-/// Progress of a long step (a progress bar in the CLI).
-pub trait Stage {
-    fn inc(&self, n: u64);
-    fn finish(&self);
-}
-
-/// Starts the stages a run goes through; [`NoProgress`] ignores them.
-pub trait Progress {
-    fn stage(&self, name: &str, total: u64) -> Box<dyn Stage>;
-}
-
-/// No progress reporting (tests, library use).
-pub struct NoProgress;
-
-struct Silent;
-
-impl Stage for Silent {
-    fn inc(&self, _: u64) {}
-    fn finish(&self) {}
-}
-
-impl Progress for NoProgress {
-    fn stage(&self, _: &str, _: u64) -> Box<dyn Stage> {
-        Box::new(Silent)
     }
 }

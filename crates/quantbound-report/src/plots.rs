@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
+use quantbound_codebook::QuantType;
 use quantbound_theory::bounds::{gaussian_distortion_rate, shannon_lower_bound};
 use quantbound_theory::GeneralizedGaussian;
 use statrs::distribution::{Continuous, Normal};
@@ -90,7 +91,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
     let mut points = Vec::new();
     for view in &t.rates {
         for gap in &view.gaps {
-            points.push((gap.format.clone(), view.rate, gap.weight_mse));
+            points.push((gap.format, view.rate, gap.weight_mse));
         }
     }
     let all = gauss.iter().chain(&slb).chain(&ba).map(|p| p.1).chain(points.iter().map(|p| p.2)).filter(|v| *v > 0.0);
@@ -127,7 +128,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
             .draw_series(mine.iter().map(|&p| Circle::new(p, 5, colour.filled())))?
             .label(format!(
                 "{} measured (R = 4 and R_eff = {:.3})",
-                format.to_uppercase(),
+                format.as_str().to_uppercase(),
                 report.settings.effective_rate
             ))
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
@@ -136,17 +137,9 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
     Ok(root.present()?)
 }
 
-/// Per layer and format: the mean over the layer's linears of `value(row)`.
-fn per_layer(report: &Report, format: &str, value: impl Fn(&crate::report::LinearRow) -> f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for layer in 0..report.model.layers {
-        let rows: Vec<f64> =
-            report.layers.iter().filter(|r| r.layer == layer && r.format == format).map(&value).collect();
-        if !rows.is_empty() {
-            out.push((layer as f64, rows.iter().sum::<f64>() / rows.len() as f64));
-        }
-    }
-    out
+/// Per layer: the mean weight MSE of `format`'s rows.
+fn per_layer_mse(report: &Report, format: QuantType) -> Vec<(f64, f64)> {
+    (0..report.model.layers).map(|layer| (layer as f64, report.layer_mean(layer, format, |r| r.mse))).collect()
 }
 
 fn layer_plot(
@@ -186,7 +179,7 @@ fn layer_mse(report: &Report, file: &Path) -> Drawn {
         .settings
         .formats
         .iter()
-        .map(|f| (format!("{} (mean of the layer's 7 linears)", f.to_uppercase()), per_layer(report, f, |r| r.mse)))
+        .map(|&f| (format!("{} (mean of the layer's 7 linears)", f.as_str().to_uppercase()), per_layer_mse(report, f)))
         .collect();
     layer_plot(report, file, "Weight MSE per layer", "weight MSE", series)
 }
@@ -196,11 +189,11 @@ fn layer_amplification(report: &Report, file: &Path) -> Drawn {
         .settings
         .formats
         .iter()
-        .map(|f| {
-            let logits_mse = report.formats.iter().find(|r| &r.format == f).map_or(f64::NAN, |r| r.metrics.logits_mse);
-            let mse = per_layer(report, f, |r| r.mse);
+        .map(|&f| {
+            let logits_mse = report.formats.iter().find(|r| r.format == f).map_or(f64::NAN, |r| r.metrics.logits_mse);
+            let mse = per_layer_mse(report, f);
             (
-                format!("{}: logits MSE / layer's mean weight MSE", f.to_uppercase()),
+                format!("{}: logits MSE / layer's mean weight MSE", f.as_str().to_uppercase()),
                 mse.into_iter().map(|(l, m)| (l, logits_mse / m)).collect(),
             )
         })

@@ -2,8 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use quantbound_codebook::QuantType;
+use quantbound_llama::layout::LinearKind;
 use quantbound_metrics::LogitMetrics;
 use serde::{Deserialize, Serialize};
+
+use crate::options::{Device, RefDtype};
 
 /// One comparison run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,17 +32,33 @@ impl Report {
     pub fn timings_line(&self) -> String {
         self.timings.iter().map(|(stage, s)| format!("{stage} {s:.1} s")).collect::<Vec<_>>().join(", ")
     }
+
+    /// `format`'s row for the seed's tensor (`--layer`'s `mlp.down_proj`).
+    pub fn seed_row(&self, format: QuantType) -> Option<&LinearRow> {
+        self.layers
+            .iter()
+            .find(|r| r.layer == self.settings.layer && r.linear == LinearKind::Down && r.format == format)
+    }
+
+    /// The mean of `value` over `layer`'s rows of `format` (its seven linears).
+    pub fn layer_mean(&self, layer: usize, format: QuantType, value: impl Fn(&LinearRow) -> f64) -> f64 {
+        let values: Vec<f64> =
+            self.layers.iter().filter(|r| r.layer == layer && r.format == format).map(value).collect();
+        values.iter().sum::<f64>() / values.len().max(1) as f64
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
-    pub formats: Vec<String>,
+    pub formats: Vec<QuantType>,
     pub blocksize: usize,
     pub double_quant: bool,
     /// Bits per weight including the scales: 4 + 32/blocksize, or 4 + 8/blocksize + 32/(256·blocksize).
     pub effective_rate: f64,
-    pub ref_dtype: String,
+    pub ref_dtype: RefDtype,
     pub compute_dtype: String,
+    pub device: Device,
+    /// The Burn backend's name (`flex`, `ndarray`, …).
     pub backend: String,
     pub max_length: usize,
     pub batch_size: usize,
@@ -101,7 +121,7 @@ pub struct Seed {
     pub bound_ggd_4_seed_formula: f64,
     /// The reference model's next-token cross-entropy, nats.
     pub ce_ref: f64,
-    pub methods: BTreeMap<String, SeedMethod>,
+    pub methods: BTreeMap<QuantType, SeedMethod>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -131,7 +151,7 @@ pub struct SeedMethod {
 /// One quantized format's results.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FormatResult {
-    pub format: String,
+    pub format: QuantType,
     pub metrics: LogitMetrics,
     /// MSE of the seed's layer's `down_proj`.
     pub seed_layer_weight_mse: f64,
@@ -186,7 +206,7 @@ pub struct RateView {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GapRow {
-    pub format: String,
+    pub format: QuantType,
     pub weight_mse: f64,
     pub gap_bits_vs_gauss: f64,
     pub gap_bits_vs_ggd: f64,
@@ -217,8 +237,8 @@ pub struct CodebookRow {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearRow {
     pub layer: usize,
-    pub linear: String,
-    pub format: String,
+    pub linear: LinearKind,
+    pub format: QuantType,
     pub numel: usize,
     pub mse: f64,
     pub sqnr_db: f64,

@@ -22,7 +22,7 @@ pub enum Normalization {
     /// A fixed scale s: Q(x) = s·c(x/s).
     Fixed(f64),
     /// bnb's blockwise absmax: s = max |x| over each block of this many i.i.d. values.
-    Absmax(usize),
+    Absmax(Blocksize),
 }
 
 /// ∫₀ˣ t^m f(t) dt for the zero-centred GGD, for x of either sign.
@@ -189,8 +189,8 @@ impl BlockMax {
 /// Absmax blocks of B: with M = max|Xᵢ| and H(m) = P(|X| ≤ m),
 /// MSE = (1/B)·E_M[ M²·ē(±1) + (B − 1)/H(M) · ∫₋M^M (x − M·c(x/M))² f(x) dx ],
 /// ē(±1) the mean error of the block's own maximum (±1 after scaling; 0 when ±1 are codes).
-pub fn expected_mse(values: &[f32; 16], dist: &GeneralizedGaussian, normalization: Normalization) -> Result<f64> {
-    let values: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+pub fn expected_mse(codebook: &Codebook, dist: &GeneralizedGaussian, normalization: Normalization) -> Result<f64> {
+    let values: Vec<f64> = codebook.values().iter().map(|&v| f64::from(v)).collect();
     expected_mse_f64(&values, dist, normalization)
 }
 
@@ -212,10 +212,7 @@ fn expected_mse_f64(values: &[f64], dist: &GeneralizedGaussian, normalization: N
             Ok(total)
         }
         Normalization::Absmax(blocksize) => {
-            if blocksize < 2 {
-                return Err(TheoryError::InvalidArgument(format!("blocksize must be ≥ 2, got {blocksize}")));
-            }
-            Ok(absmax_mse(values, dist, blocksize, &BlockMax::new(dist, blocksize)))
+            Ok(absmax_mse(values, dist, blocksize.get(), &BlockMax::new(dist, blocksize.get())))
         }
     }
 }
@@ -305,18 +302,19 @@ pub fn lloyd_max(dist: &GeneralizedGaussian, levels: usize) -> Result<(Vec<f64>,
 
 /// The MSE-optimal 16-value codebook for absmax-normalised blocks of `blocksize` i.i.d. draws
 /// (BOF4-style): the end points stay at ±1, where each block's maximum lands exactly, and the 14
-/// inner values follow a Lloyd iteration weighted by the block maximum. Returns the codebook (for
-/// `Codebook::custom`) and its expected MSE.
+/// inner values follow a Lloyd iteration weighted by the block maximum, from `start`'s values.
+/// Returns the codebook and its expected MSE.
 ///
 /// # Formula
 /// Thresholds are midpoints; a free value of cell [a, b] becomes
 /// cₖ = E_M[(M/H(M))·∫_{Ma}^{Mb} x f(x) dx] / E_M[(M²/H(M))·∫_{Ma}^{Mb} f(x) dx].
 pub fn optimal_absmax_codebook(
     dist: &GeneralizedGaussian,
-    blocksize: usize,
-    start: &[f32; 16],
-) -> Result<([f32; 16], f64)> {
-    let mut codes: Vec<f64> = start.iter().map(|&v| f64::from(v)).collect();
+    blocksize: Blocksize,
+    start: &Codebook,
+) -> Result<(Codebook, f64)> {
+    let blocksize = blocksize.get();
+    let mut codes: Vec<f64> = start.values().iter().map(|&v| f64::from(v)).collect();
     codes.sort_by(f64::total_cmp);
     codes[0] = -1.0;
     codes[15] = 1.0;
@@ -361,5 +359,7 @@ pub fn optimal_absmax_codebook(
             break;
         }
     }
-    Ok((std::array::from_fn(|i| codes[i] as f32), mse))
+    let codebook = Codebook::custom(std::array::from_fn(|i| codes[i] as f32))
+        .map_err(|e| TheoryError::InvalidArgument(format!("the optimised codebook: {e}")))?;
+    Ok((codebook, mse))
 }

@@ -1,5 +1,6 @@
 //! Bounds, effective rates, Blahut–Arimoto and the histogram KL against known values.
 
+use quantbound_codebook::Blocksize;
 use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource};
 use quantbound_theory::bounds::{
     effective_rate, gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound,
@@ -30,9 +31,9 @@ fn gaussian_slb_equals_gaussian_dr() {
 
 #[test]
 fn effective_rates() {
-    assert_eq!(effective_rate(64, false), 4.5);
-    assert!((effective_rate(64, true) - 4.126953125).abs() < 1e-12); // 4 + 8/64 + 32/(256·64)
-    assert_eq!(effective_rate(4096, false), 4.0078125);
+    assert_eq!(effective_rate(Blocksize::DEFAULT, false), 4.5);
+    assert!((effective_rate(Blocksize::DEFAULT, true) - 4.126953125).abs() < 1e-12); // 4 + 8/64 + 32/(256·64)
+    assert_eq!(effective_rate(Blocksize::new(4096, "test").unwrap(), false), 4.0078125);
 }
 
 /// ECSQ at high rate: a uniform quantizer with entropy coding sits 10·log10(πe/6) = 1.533 dB

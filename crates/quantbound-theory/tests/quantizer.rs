@@ -42,7 +42,7 @@ fn nf4_and_fp4_absmax_mse() {
     let dist = unit_gaussian();
     for (quant_type, expected) in [(QuantType::Nf4, 0.00846), (QuantType::Fp4, 0.01489)] {
         let codebook = quant_type.codebook();
-        let integral = expected_mse(codebook.values(), &dist, Normalization::Absmax(64)).unwrap();
+        let integral = expected_mse(&codebook, &dist, Normalization::Absmax(Blocksize::DEFAULT)).unwrap();
         let simulated = expected_mse_monte_carlo(&codebook, &dist, Blocksize::DEFAULT, 40_000, 1).unwrap();
         assert!(rel(integral, expected) < 2e-3, "{quant_type}: integral {integral} vs {expected}");
         assert!(rel(simulated, integral) < 5e-3, "{quant_type}: simulated {simulated} vs integral {integral}");
@@ -55,7 +55,7 @@ fn nf4_and_fp4_absmax_mse() {
 fn fixed_scale_mse_matches_simulation() {
     let dist = GeneralizedGaussian::new(1.5, 0.0, 0.05).unwrap();
     let values: [f32; 16] = std::array::from_fn(|i| (i as f32 - 7.5) * 0.02);
-    let integral = expected_mse(&values, &dist, Normalization::Fixed(1.0)).unwrap();
+    let integral = expected_mse(&Codebook::custom(values).unwrap(), &dist, Normalization::Fixed(1.0)).unwrap();
     let x = quantbound_theory::quantizer::sample(&dist, 400_000, 3).unwrap();
     let simulated = x
         .iter()
@@ -76,11 +76,11 @@ fn fixed_scale_mse_matches_simulation() {
 fn optimal_absmax_codebook_beats_nf4() {
     let dist = unit_gaussian();
     let nf4 = QuantType::Nf4.codebook();
-    let nf4_mse = expected_mse(nf4.values(), &dist, Normalization::Absmax(64)).unwrap();
-    let (values, mse) = optimal_absmax_codebook(&dist, 64, nf4.values()).unwrap();
+    let nf4_mse = expected_mse(&nf4, &dist, Normalization::Absmax(Blocksize::DEFAULT)).unwrap();
+    let (custom, mse) = optimal_absmax_codebook(&dist, Blocksize::DEFAULT, &nf4).unwrap();
     assert!(mse < nf4_mse, "optimised {mse} vs NF4 {nf4_mse}");
+    let values = *custom.values();
     assert_eq!((values[0], values[15]), (-1.0, 1.0));
-    let custom = Codebook::custom(values).unwrap();
     let simulated = expected_mse_monte_carlo(&custom, &dist, Blocksize::DEFAULT, 40_000, 2).unwrap();
     let simulated_nf4 = expected_mse_monte_carlo(&nf4, &dist, Blocksize::DEFAULT, 40_000, 2).unwrap();
     assert!(simulated < simulated_nf4, "simulated: optimised {simulated} vs NF4 {simulated_nf4}");

@@ -1,0 +1,131 @@
+//! Stage 2, analyse: one pass over the reference's decoder linears. Each linear's statistics (σ²,
+//! GGD fit, KL to a Gaussian) and, per format, its quantized state and weight error; then the
+//! quantized models built from those states.
+
+use std::collections::BTreeMap;
+
+use quantbound_codebook::{FloatSlice, QuantType, Quantized4bit};
+use quantbound_llama::backend::QuantBackend;
+use quantbound_llama::layout::LinearId;
+use quantbound_llama::linear::Linear;
+use quantbound_llama::model::Llama;
+use quantbound_metrics::{weight_error, WeightError};
+use quantbound_theory::histogram::{kl_to_gaussian_bits, SEED_BINS};
+use quantbound_theory::{fit_ggd, GgdFit};
+use rayon::prelude::*;
+
+use crate::error::{theory, Result};
+use crate::options::ReportOptions;
+use crate::progress::Progress;
+
+/// The weight statistics of one linear (the same for every format).
+pub(crate) struct LinearStats {
+    pub id: LinearId,
+    pub numel: usize,
+    pub variance: f64,
+    pub fit: GgdFit,
+    /// The seed's histogram KL to a Gaussian, bits.
+    pub kl_bits: f64,
+}
+
+/// One format's view of every linear, in [`Llama::linears`] order.
+pub(crate) struct FormatAnalysis {
+    pub format: QuantType,
+    pub errors: Vec<WeightError>,
+    states: BTreeMap<LinearId, Quantized4bit>,
+}
+
+/// What the analysis found, every list in [`Llama::linears`] order.
+pub(crate) struct Analysis {
+    pub stats: Vec<LinearStats>,
+    pub formats: Vec<FormatAnalysis>,
+    /// The seed's tensor (`--layer`'s `mlp.down_proj`): its index and its weights.
+    pub seed: usize,
+    pub seed_weights: Vec<f32>,
+}
+
+/// Analyses every decoder linear of `reference`, a layer at a time: its linears' weights come off
+/// the device one by one, then are fitted and quantized in parallel (the fits dominate; this bounds
+/// host memory to one layer).
+pub(crate) fn analyse<B: QuantBackend>(
+    reference: &Llama<B>,
+    options: &ReportOptions,
+    seed: LinearId,
+    progress: &dyn Progress,
+) -> Result<Analysis> {
+    let linears = reference.linears();
+    let stage = progress.stage("fitting and quantizing the weights", linears.len() as u64);
+    let mut stats = Vec::with_capacity(linears.len());
+    let mut formats: Vec<FormatAnalysis> = options
+        .formats
+        .iter()
+        .map(|&format| FormatAnalysis { format, errors: Vec::new(), states: BTreeMap::new() })
+        .collect();
+    let mut seed_weights = Vec::new();
+    for layer in linears.chunk_by(|a, b| a.0.layer == b.0.layer) {
+        let weights: Vec<(LinearId, [usize; 2], Vec<f32>)> =
+            layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect();
+        let analysed = weights
+            .par_iter()
+            .map(|(id, shape, w)| analyse_linear(*id, shape, w, options))
+            .collect::<Result<Vec<_>>>()?;
+        for ((id, _, w), (linear_stats, per_format)) in weights.into_iter().zip(analysed) {
+            stats.push(linear_stats);
+            for (format, (error, q)) in formats.iter_mut().zip(per_format) {
+                format.errors.push(error);
+                format.states.insert(id, q);
+            }
+            if id == seed {
+                seed_weights = w;
+            }
+        }
+        stage.inc(layer.len() as u64);
+        tracing::debug!(layer = layer[0].0.layer, "analysed");
+    }
+    stage.finish();
+    let seed = stats.iter().position(|s| s.id == seed).expect("the caller checked the seed's layer");
+    Ok(Analysis { stats, formats, seed, seed_weights })
+}
+
+impl Analysis {
+    /// Each format's model: the reference with every decoder linear replaced by its quantized
+    /// state. The host copies of the states are freed.
+    pub fn models<B: QuantBackend>(&mut self, reference: &Llama<B>, device: &B::Device) -> Result<Vec<Llama<B>>> {
+        let models = self
+            .formats
+            .iter()
+            .map(|f| reference.map_linears(|id, _| Linear::quantized(&f.states[&id], &id.tensor_name(), device)))
+            .collect::<quantbound_llama::Result<Vec<_>>>()?;
+        self.formats.iter_mut().for_each(|f| f.states.clear());
+        Ok(models)
+    }
+
+    /// The seed tensor's statistics.
+    pub fn seed_stats(&self) -> &LinearStats {
+        &self.stats[self.seed]
+    }
+}
+
+/// One linear's statistics, and per format its error and quantized state.
+fn analyse_linear(
+    id: LinearId,
+    shape: &[usize; 2],
+    w: &[f32],
+    options: &ReportOptions,
+) -> Result<(LinearStats, Vec<(WeightError, Quantized4bit)>)> {
+    let name = id.tensor_name();
+    let n = w.len() as f64;
+    let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let variance = w.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    let fit = fit_ggd(w).map_err(theory(&name))?;
+    let kl_bits = kl_to_gaussian_bits(w, SEED_BINS).map_err(theory(&name))?;
+    let per_format = options
+        .formats
+        .iter()
+        .map(|&format| {
+            let q = Quantized4bit::quantize(&name, FloatSlice::F32(w), shape, &options.quantize_options(format))?;
+            Ok((weight_error(w, &q.dequantize().to_f32_vec()), q))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((LinearStats { id, numel: w.len(), variance, fit, kl_bits }, per_format))
+}

@@ -1,0 +1,137 @@
+//! report.md's sections beyond the seed's six.
+
+use std::fmt::Write as _;
+
+use super::table::Table;
+use super::{e4, upper};
+use crate::report::{FormatResult, Report};
+use crate::theory::BA_TOLERANCE;
+
+/// Per layer and format: the mean weight MSE of its linears, and the amplification over it.
+pub(super) fn per_layer(report: &Report) -> String {
+    let mut header = vec!["Layer".to_owned()];
+    for f in &report.formats {
+        header.push(format!("{} mean MSE", upper(f.format)));
+        header.push(format!("{} amplification", upper(f.format)));
+    }
+    let mut table = Table::new(&header);
+    for layer in 0..report.model.layers {
+        let mut row = vec![layer.to_string()];
+        for f in &report.formats {
+            let mean = report.layer_mean(layer, f.format, |r| r.mse);
+            row.extend([e4(mean), e4(f.metrics.logits_mse / mean)]);
+        }
+        table.row(&row);
+    }
+    format!(
+        "\n## Per-layer weight MSE and amplification\n\n{}\nEvery linear's numbers (SQNR, GGD fit, KL, gaps at R = 4 \
+         and R_eff) are in `layers.csv`.\n",
+        table.render()
+    )
+}
+
+/// llama.cpp's KL-divergence statistics, a column per format.
+pub(super) fn kl_statistics(report: &Report) -> String {
+    let mut header = vec!["Statistic".to_owned()];
+    header.extend(report.formats.iter().map(|f| upper(f.format)));
+    let mut table = Table::new(&header);
+    let mut stat = |name: &str, value: &dyn Fn(&FormatResult) -> String| {
+        let mut row = vec![name.to_owned()];
+        row.extend(report.formats.iter().map(value));
+        table.row(&row);
+    };
+    stat("Mean KLD", &|f| format!("{:.6}", f.metrics.kl_mean));
+    stat("Maximum KLD", &|f| format!("{:.6}", f.metrics.kl_max));
+    for (i, p) in quantbound_metrics::KL_PERCENTILES.iter().enumerate() {
+        stat(&format!("{p}% KLD"), &|f| format!("{:.6}", f.metrics.kl_percentiles[i].1));
+    }
+    stat("Same top p (top-1 agreement)", &|f| format!("{:.3}%", 100.0 * f.metrics.top1_agreement));
+    stat("RMS Δp", &|f| format!("{:.3}%", 100.0 * f.metrics.rms_delta_p));
+    stat("PPL (ref → quant)", &|f| format!("{:.4} → {:.4}", f.metrics.ppl_ref, f.metrics.ppl));
+    stat("Scored positions", &|f| f.metrics.scored_positions.to_string());
+    format!("\n## KL divergence statistics (llama.cpp's set)\n\n{}", table.render())
+}
+
+/// The gaps at the effective rate, and the Blahut–Arimoto curve.
+pub(super) fn effective_rate(report: &Report) -> String {
+    let (s, t) = (&report.settings, &report.theory);
+    let mut gaps = Table::new(&[
+        "R (bits)",
+        "Method",
+        "weight_mse",
+        "Gaussian D(R)",
+        "gap (bits)",
+        "GGD SLB",
+        "gap (bits)",
+        "Blahut–Arimoto D(R)",
+        "gap (bits)",
+    ]);
+    for v in &t.rates {
+        for g in &v.gaps {
+            gaps.row(&[
+                format!("{:.4}", v.rate),
+                upper(g.format),
+                e4(g.weight_mse),
+                e4(v.d_gauss),
+                format!("{:.4}", g.gap_bits_vs_gauss),
+                e4(v.slb_ggd),
+                format!("{:.4}", g.gap_bits_vs_ggd),
+                e4(v.blahut_arimoto),
+                format!("{:.4}", g.gap_bits_vs_blahut_arimoto),
+            ]);
+        }
+    }
+    let mut curve = Table::new(&["R (bits)", "D(R)", "D(R) / σ²·2^(−2R)"]);
+    for p in &t.blahut_arimoto {
+        let ratio = p.distortion / (t.sigma * t.sigma * (-2.0 * p.rate).exp2());
+        curve.row(&[format!("{:.4}", p.rate), e4(p.distortion), format!("{ratio:.4}")]);
+    }
+    let mut out = format!(
+        "\n## The effective-rate view\n\nA 4-bit code with one f32 absmax per {} weights costs {:.4} bits per \
+         weight{}. Measured against the bounds at that rate, the gaps are:\n\n{}",
+        s.blocksize,
+        s.effective_rate,
+        if s.double_quant { " (double quant: 8-bit absmax codes, one f32 per 256 blocks)" } else { "" },
+        gaps.render()
+    );
+    let _ = writeln!(
+        out,
+        "\nBlahut–Arimoto D(R) of the {}-bin weight histogram taken as a discrete source (asked for ≤ {BA_TOLERANCE:.0e} \
+         bits; the accuracy each point reached is in its last column). The source has entropy {:.3} bits, so its \
+         D(R) falls to 0 at that rate: near it, the histogram's coarseness, not the weights, sets the curve.\n",
+        t.histogram_bins, t.histogram_entropy_bits
+    );
+    out + curve.render()
+}
+
+/// The codebooks on the seed tensor: expected and measured MSE.
+pub(super) fn codebooks(report: &Report) -> String {
+    let mut table = Table::new(&["Codebook", "Scaling", "Expected MSE (fitted GGD)", "Measured MSE"]);
+    for c in &report.theory.codebooks {
+        let measured = c.measured_mse.map_or("–".into(), e4);
+        table.row(&[c.name.clone(), c.normalization.clone(), e4(c.expected_mse), measured]);
+    }
+    format!("\n## Optimal codebooks (layer {} `mlp.down_proj`)\n\n{}", report.settings.layer, table.render())
+}
+
+/// The plots, by file name under `plots/`.
+pub(super) fn plots(plots: &[String]) -> String {
+    let mut out = String::from("\n## Plots\n\n");
+    for p in plots {
+        let _ = writeln!(out, "![{p}](plots/{p})");
+    }
+    out
+}
+
+/// Versions, where the model resolved to, and the stage timings.
+pub(super) fn run(report: &Report) -> String {
+    let v = &report.versions;
+    format!(
+        "\n## Run\n\nquantbound {}, Burn {}, bnb format {}. Model resolved to `{}`. Timings: {}.\n",
+        v.quantbound,
+        v.burn,
+        v.bitsandbytes_format,
+        report.model.resolved,
+        report.timings_line()
+    )
+}

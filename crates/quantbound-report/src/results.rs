@@ -1,0 +1,166 @@
+//! Stage 5, results: the stages' outputs put together as the report's sections.
+
+use quantbound_llama::backend::QuantBackend;
+use quantbound_metrics::LogitMetrics;
+use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
+
+use crate::analyse::Analysis;
+use crate::load::Loaded;
+use crate::options::ReportOptions;
+use crate::report::{FormatResult, LinearRow, ModelInfo, Seed, SeedMethod, Settings, Theory, Versions};
+use crate::theory::SEED_RATE;
+
+/// One row per (format, linear): its error, statistics and gaps at R = 4 and R_eff.
+pub(crate) fn layer_rows(analysis: &Analysis, metrics: &[LogitMetrics], r_eff: f64) -> Vec<LinearRow> {
+    let mut rows = Vec::with_capacity(analysis.formats.len() * analysis.stats.len());
+    for (f, m) in analysis.formats.iter().zip(metrics) {
+        for (s, e) in analysis.stats.iter().zip(&f.errors) {
+            let h = s.fit.dist.entropy_bits();
+            let gaps = |rate: f64| {
+                let d_gauss = gaussian_distortion_rate(s.variance, rate);
+                (gap_bits(e.mse, d_gauss), gap_bits(e.mse, shannon_lower_bound(h, rate)))
+            };
+            let ((g4, s4), (ge, se)) = (gaps(SEED_RATE), gaps(r_eff));
+            rows.push(LinearRow {
+                layer: s.id.layer,
+                linear: s.id.kind,
+                format: f.format,
+                numel: s.numel,
+                mse: e.mse,
+                sqnr_db: e.sqnr_db,
+                max_abs_error: e.max_abs_error,
+                sigma: s.variance.sqrt(),
+                ggd_beta: s.fit.dist.beta(),
+                ggd_scale: s.fit.dist.scale(),
+                ggd_loc: s.fit.dist.loc(),
+                kl_to_gauss_bits: s.kl_bits,
+                gap_bits_vs_gauss_r4: g4,
+                gap_bits_vs_ggd_r4: s4,
+                gap_bits_vs_gauss_reff: ge,
+                gap_bits_vs_ggd_reff: se,
+                amplification: m.logits_mse / e.mse,
+            });
+        }
+    }
+    rows
+}
+
+/// Per format: its function metrics, weight MSE and amplification (seed tensor and mean), and
+/// the bytes its linears take on the device (`device_bytes`, in format order).
+pub(crate) fn format_results(analysis: &Analysis, metrics: &[LogitMetrics], device_bytes: &[usize]) -> Vec<FormatResult> {
+    let f16_bytes = analysis.stats.iter().map(|s| s.numel * 2).sum();
+    analysis
+        .formats
+        .iter()
+        .zip(metrics)
+        .zip(device_bytes)
+        .map(|((f, m), &device_bytes)| {
+            let seed_mse = f.errors[analysis.seed].mse;
+            let mean_mse = f.errors.iter().map(|e| e.mse).sum::<f64>() / f.errors.len() as f64;
+            FormatResult {
+                format: f.format,
+                metrics: m.clone(),
+                seed_layer_weight_mse: seed_mse,
+                mean_weight_mse: mean_mse,
+                amplification_seed: m.logits_mse / seed_mse,
+                amplification_mean: m.logits_mse / mean_mse,
+                device_bytes,
+                f16_bytes,
+            }
+        })
+        .collect()
+}
+
+/// The seed notebook's numbers under its names.
+pub(crate) fn seed(analysis: &Analysis, metrics: &[LogitMetrics], theory: &Theory) -> Seed {
+    let stats = analysis.seed_stats();
+    let (h_ggd, h_ggd_seed) = (stats.fit.dist.entropy_bits(), stats.fit.dist.entropy_bits_seed_formula());
+    let d_gauss_4 = gaussian_distortion_rate(stats.variance, SEED_RATE);
+    let (slb_4, slb_4_seed) = (shannon_lower_bound(h_ggd, SEED_RATE), shannon_lower_bound(h_ggd_seed, SEED_RATE));
+    let methods = analysis
+        .formats
+        .iter()
+        .zip(metrics)
+        .map(|(f, m)| {
+            let mse = f.errors[analysis.seed].mse;
+            let method = SeedMethod {
+                weight_mse: mse,
+                logits_mse: m.logits_mse,
+                delta_ce: m.delta_ce,
+                amplification: m.logits_mse / mse,
+                gap_bits_vs_gauss: gap_bits(mse, d_gauss_4),
+                gap_bits_vs_ggd: gap_bits(mse, slb_4),
+                ce: m.ce,
+                mean_kl_nats: m.kl_mean,
+                top1_agreement: m.top1_agreement,
+            };
+            (f.format, method)
+        })
+        .collect();
+    let h_gauss = gaussian_entropy_bits(stats.variance);
+    let kl = &theory.down_proj_kl_bits;
+    Seed {
+        sigma: stats.variance.sqrt(),
+        d_shannon_gauss: d_gauss_4,
+        ggd: theory.ggd.clone(),
+        mean_kl_to_gauss_bits: kl.iter().sum::<f64>() / kl.len().max(1) as f64,
+        h_gauss_bits: h_gauss,
+        h_ggd_bits: h_ggd,
+        h_ggd_bits_seed_formula: h_ggd_seed,
+        bonus: h_gauss - h_ggd,
+        bonus_seed_formula: h_gauss - h_ggd_seed,
+        bound_ggd_4: slb_4,
+        bound_ggd_4_seed_formula: slb_4_seed,
+        ce_ref: metrics[0].ce_ref,
+        methods,
+    }
+}
+
+/// The run's settings as the report records them.
+pub(crate) fn settings<B: QuantBackend>(options: &ReportOptions, sequences: &[Vec<u32>], distinct: usize) -> Settings {
+    Settings {
+        formats: options.formats.clone(),
+        blocksize: options.blocksize.get(),
+        double_quant: options.double_quant,
+        effective_rate: options.effective_rate(),
+        ref_dtype: options.ref_dtype,
+        compute_dtype: "f32".into(),
+        device: options.device,
+        backend: B::NAME.into(),
+        max_length: options.max_length,
+        batch_size: options.batch_size,
+        layer: options.layer,
+        texts: options.texts_label.clone(),
+        sequences: sequences.len(),
+        distinct_sequences: distinct,
+        simd: quantbound_simd::active().to_string(),
+        tokens: sequences.iter().map(Vec::len).sum(),
+    }
+}
+
+pub(crate) fn versions() -> Versions {
+    Versions {
+        quantbound: env!("CARGO_PKG_VERSION").into(),
+        burn: "0.21.0".into(),
+        bitsandbytes_format: "0.50.2".into(),
+    }
+}
+
+/// The reference model: its shape, where it came from, and what its weights were.
+pub(crate) fn model_info<B: QuantBackend>(options: &ReportOptions, loaded: &Loaded<B>, analysis: &Analysis) -> ModelInfo {
+    let config = &loaded.model.config;
+    ModelInfo {
+        source: options.model_label.clone(),
+        resolved: loaded.resolved.clone(),
+        layers: config.num_layers,
+        hidden_size: config.hidden_size,
+        intermediate_size: config.intermediate_size,
+        heads: config.num_heads,
+        kv_heads: config.num_kv_heads,
+        vocab_size: config.vocab_size,
+        quantized_linears: analysis.stats.len(),
+        quantized_weights: analysis.stats.iter().map(|s| s.numel).sum(),
+        weight_dtypes: loaded.dtypes.clone(),
+        dtype_notes: loaded.notes.clone(),
+    }
+}

@@ -1,0 +1,131 @@
+//! Stage 4, theory: the seed's tensor (`--layer`'s `mlp.down_proj`) against the bounds: the
+//! Gaussian D(R) and the GGD's Shannon lower bound at R = 4 and at R_eff, Blahut–Arimoto on its
+//! histogram, and the optimal codebooks ([`crate::codebooks`]).
+
+use quantbound_codebook::{Blocksize, QuantType};
+use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource};
+use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
+use quantbound_theory::histogram::SEED_BINS;
+use rayon::prelude::*;
+
+use crate::analyse::{Analysis, LinearStats};
+use crate::error::{theory, Result};
+use crate::options::ReportOptions;
+use crate::report::{GapRow, RateView, RdPoint, SeedGgd, Theory};
+
+/// The rate the seed evaluates its bounds at.
+pub(crate) const SEED_RATE: f64 = 4.0;
+/// Blahut–Arimoto accuracy asked for, bits (each point reports the accuracy it reached).
+pub(crate) const BA_TOLERANCE: f64 = 1e-2;
+/// Rates of the Blahut–Arimoto curve besides R = 4 and R_eff. Lower rates converge too slowly on
+/// a 200-bin source to be worth their minutes (theory crate: Blahut's iteration at small slopes).
+const BA_RATES: [f64; 2] = [3.0, 3.5];
+
+/// Everything the theory of the seed's tensor is computed from.
+pub(crate) struct SeedTensor<'a> {
+    /// Its checkpoint name.
+    pub name: String,
+    pub weights: &'a [f32],
+    pub stats: &'a LinearStats,
+    /// Each format and its weight MSE on this tensor.
+    pub errors: Vec<(QuantType, f64)>,
+    /// The histogram KL to a Gaussian of every layer's `down_proj`.
+    pub down_proj_kl_bits: Vec<f64>,
+    pub blocksize: Blocksize,
+    /// Bits per weight with the scales.
+    pub effective_rate: f64,
+}
+
+impl<'a> SeedTensor<'a> {
+    pub fn new(analysis: &'a Analysis, options: &ReportOptions) -> Self {
+        let stats = analysis.seed_stats();
+        SeedTensor {
+            name: stats.id.tensor_name(),
+            weights: &analysis.seed_weights,
+            stats,
+            errors: analysis.formats.iter().map(|f| (f.format, f.errors[analysis.seed].mse)).collect(),
+            down_proj_kl_bits: analysis
+                .stats
+                .iter()
+                .filter(|s| s.id.kind == stats.id.kind)
+                .map(|s| s.kl_bits)
+                .collect(),
+            blocksize: options.blocksize,
+            effective_rate: options.effective_rate(),
+        }
+    }
+
+    /// The tensor against the bounds, Blahut–Arimoto and the optimal codebooks.
+    pub fn theory(&self) -> Result<Theory> {
+        let dist = self.stats.fit.dist;
+        let source = DiscreteSource::histogram(self.weights, SEED_BINS).map_err(theory(&self.name))?;
+        // The same equal-width bins as densities, for the plot.
+        let width = source.values[1] - source.values[0];
+        let histogram = source.values.iter().zip(&source.probabilities).map(|(&v, &p)| (v, p / width)).collect();
+        let histogram_entropy_bits = source.entropy_bits();
+        // The Blahut–Arimoto points, each on its own, beside the codebook designs: the stage takes
+        // as long as its longest part.
+        let (curve, codebooks) = rayon::join(
+            || self.blahut_arimoto(&source, histogram_entropy_bits),
+            || crate::codebooks::codebooks(&self.name, self.weights, &dist, self.blocksize),
+        );
+        let curve = curve?;
+        Ok(Theory {
+            tensor: self.name.clone(),
+            numel: self.weights.len(),
+            sigma: self.stats.variance.sqrt(),
+            ggd: SeedGgd { beta: dist.beta(), loc: dist.loc(), scale: dist.scale() },
+            ggd_loglik: self.stats.fit.loglik,
+            h_gauss_bits: gaussian_entropy_bits(self.stats.variance),
+            h_ggd_bits: dist.entropy_bits(),
+            h_ggd_bits_seed_formula: dist.entropy_bits_seed_formula(),
+            kl_to_gauss_bits: self.stats.kl_bits,
+            rates: [SEED_RATE, self.effective_rate].iter().map(|&rate| self.rate_view(rate, &curve)).collect(),
+            blahut_arimoto: curve,
+            histogram_bins: SEED_BINS,
+            codebooks: codebooks?,
+            histogram,
+            histogram_entropy_bits,
+            down_proj_kl_bits: self.down_proj_kl_bits.clone(),
+        })
+    }
+
+    /// D(R) of the histogram at the curve's rates below its entropy (above it D is 0).
+    fn blahut_arimoto(&self, source: &DiscreteSource, entropy_bits: f64) -> Result<Vec<RdPoint>> {
+        let mut rates: Vec<f64> = BA_RATES.to_vec();
+        rates.extend([SEED_RATE, self.effective_rate]);
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        rates
+            .par_iter()
+            .filter(|&&r| r < entropy_bits)
+            .map(|&rate| {
+                let p = distortion_at_rate(source, rate, BA_TOLERANCE).map_err(theory(&self.name))?;
+                Ok(RdPoint { rate: p.rate, distortion: p.distortion, accuracy_bits: p.accuracy })
+            })
+            .collect()
+    }
+
+    /// The bounds at `rate` and each format's gaps to them.
+    fn rate_view(&self, rate: f64, curve: &[RdPoint]) -> RateView {
+        let d_gauss = gaussian_distortion_rate(self.stats.variance, rate);
+        let slb = shannon_lower_bound(self.stats.fit.dist.entropy_bits(), rate);
+        // The curve's point nearest `rate`.
+        let ba = curve
+            .iter()
+            .min_by(|a, b| (a.rate - rate).abs().total_cmp(&(b.rate - rate).abs()))
+            .map_or(f64::NAN, |p| p.distortion);
+        let gaps = self
+            .errors
+            .iter()
+            .map(|&(format, mse)| GapRow {
+                format,
+                weight_mse: mse,
+                gap_bits_vs_gauss: gap_bits(mse, d_gauss),
+                gap_bits_vs_ggd: gap_bits(mse, slb),
+                gap_bits_vs_blahut_arimoto: gap_bits(mse, ba),
+            })
+            .collect();
+        RateView { rate, d_gauss, slb_ggd: slb, blahut_arimoto: ba, gaps }
+    }
+}
