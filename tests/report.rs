@@ -103,6 +103,9 @@ fn tiny_report_matches_independent_computations() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     write_report(&report, &out, false).unwrap();
+    if let Some(keep) = std::env::var_os("QUANTBOUND_KEEP_TINY_REPORT") {
+        write_report(&report, Path::new(&keep), true).unwrap();
+    }
     for file in [
         "report.md",
         "report.json",
@@ -256,7 +259,13 @@ const RUN_DEPENDENT: [&str; 3] = ["timings", "resolved", "simd"];
 /// Walks `expected` and checks `actual` holds every field with the same value; floats to `rel`
 /// relative (the GEMMs round differently on CPUs with other vector widths). Fields `actual` adds
 /// are allowed: a report may grow, but no number it had may change.
-fn same_fields(path: &str, expected: &serde_json::Value, actual: &serde_json::Value, rel: f64, diffs: &mut Vec<String>) {
+fn same_fields(
+    path: &str,
+    expected: &serde_json::Value,
+    actual: &serde_json::Value,
+    rel: f64,
+    diffs: &mut Vec<String>,
+) {
     use serde_json::Value;
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {

@@ -76,9 +76,11 @@ pub fn quantize_safetensors(
     let mut plan = Vec::new();
     for (name, view) in st.iter() {
         if !select(name, &view) {
+            tracing::debug!(tensor = name, "copied");
             plan.push(Planned::copy(name, &view));
             continue;
         }
+        tracing::debug!(tensor = name, shape = ?view.shape(), "quantized");
         let json = if options.double_quant {
             // The JSON holds the double-quant offset, whose digits are known only after
             // quantizing; quantize now for the header and again when writing.
@@ -120,6 +122,7 @@ pub fn dequantize_safetensors(input: &[u8], file: &str, out: impl Write) -> Resu
             plan.push(Planned::copy(name, &view));
             continue;
         };
+        tracing::debug!(tensor = name, ?quant_type, "dequantized");
         // Read (and so validate) the whole state now, before anything is written.
         let q = hf::from_safetensors(&st, name, file)?;
         for suffix in ["absmax", "quant_map", "nested_absmax", "nested_quant_map"] {

@@ -47,6 +47,7 @@ impl HubModel {
         let cached = cache.repo(repo);
         let unreachable = std::cell::Cell::new(offline);
         let get = |file: &str| -> Result<Option<PathBuf>> {
+            tracing::info!(repo = %self.repo_id, file, offline = unreachable.get(), "fetching from the Hub");
             if !unreachable.get() {
                 match remote.get(file) {
                     Ok(path) => return Ok(Some(path)),
@@ -67,7 +68,10 @@ impl HubModel {
                         ureq::Error::Status(code, _) => {
                             return Err(self.error(format!("{file}: the Hub answered HTTP {code}")))
                         }
-                        ureq::Error::Transport(_) => unreachable.set(true),
+                        ureq::Error::Transport(e) => {
+                            tracing::warn!(repo = %self.repo_id, error = %e, "the Hub is unreachable; using the cache");
+                            unreachable.set(true)
+                        }
                     },
                     Err(e) => return Err(self.error(format!("{file}: {e}"))),
                 }

@@ -293,6 +293,12 @@ impl<B: QuantBackend> Llama<B> {
             let host = transform(&name, source.load(&name, &shape)?)?;
             weights.dense.insert(name, host);
         }
+        tracing::info!(
+            dense = weights.dense.len(),
+            quantized = weights.quantized.len(),
+            layers = config.num_layers,
+            "weights loaded"
+        );
         let embed = weights.tensor(layout::EMBED);
         let blocks = (0..config.num_layers).map(|layer| Block::load(&mut weights, layer, config)).collect();
         let norm = RmsNorm::load(&mut weights, layout::FINAL_NORM, config.rms_norm_eps);

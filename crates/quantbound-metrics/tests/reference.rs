@@ -1,7 +1,8 @@
 //! The streamed, on-device metrics against a direct f64 computation on the host from the same
 //! logits, and against textbook values (KL of identical distributions, CE of a uniform model).
 
-use burn::backend::NdArray;
+/// The backend these checks run on (metrics choose none; any would do).
+type TestBackend = burn::backend::NdArray;
 use burn::tensor::{Tensor, TensorData};
 use quantbound_metrics::{weight_error, LogitAccumulator};
 
@@ -35,7 +36,7 @@ fn streamed_metrics_equal_a_direct_computation() {
     for rows in [0..2, 2..3] {
         let n = rows.len();
         let slice = |v: &[f32]| v[rows.start * seq * vocab..rows.end * seq * vocab].to_vec();
-        let t = |v: Vec<f32>| Tensor::<NdArray, 3>::from_data(TensorData::new(v, [n, seq, vocab]), &device);
+        let t = |v: Vec<f32>| Tensor::<TestBackend, 3>::from_data(TensorData::new(v, [n, seq, vocab]), &device);
         acc.update(t(slice(&a)), t(slice(&b)), &ids[rows.clone()], &mask[rows]);
     }
     let m = acc.finish().unwrap();
@@ -85,7 +86,7 @@ fn streamed_metrics_equal_a_direct_computation() {
 fn identical_models_have_no_distortion_and_uniform_logits_have_ln_vocab_ce() {
     let (seq, vocab) = (4, 8);
     let device = Default::default();
-    let zeros = || Tensor::<NdArray, 3>::zeros([1, seq, vocab], &device);
+    let zeros = || Tensor::<TestBackend, 3>::zeros([1, seq, vocab], &device);
     let mut acc = LogitAccumulator::new();
     acc.update(zeros(), zeros(), &[vec![1, 2, 3, 4]], &[vec![1, 1, 1, 1]]);
     let m = acc.finish().unwrap();

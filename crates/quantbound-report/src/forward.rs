@@ -63,7 +63,12 @@ pub(crate) fn evaluate<B: QuantBackend>(
         }
     }
     stage.finish();
-    tracing::info!(sequences = sequences.len(), distinct = distinct.len(), batches = batches.len(), "forward passes done");
+    tracing::info!(
+        sequences = sequences.len(),
+        distinct = distinct.len(),
+        batches = batches.len(),
+        "forward passes done"
+    );
     let metrics = scores
         .iter()
         .map(|scores| {

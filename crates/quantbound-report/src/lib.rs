@@ -29,6 +29,6 @@ mod theory;
 pub use error::{ReportError, Result};
 pub use options::{Device, ModelSpec, RefDtype, ReportOptions};
 pub use progress::{NoProgress, Progress, Stage};
-pub use texts::{Texts, DEFAULT_SENTENCE};
 pub use report::Report;
 pub use run::run;
+pub use texts::{Texts, DEFAULT_SENTENCE};

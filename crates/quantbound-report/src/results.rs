@@ -47,7 +47,11 @@ pub(crate) fn layer_rows(analysis: &Analysis, metrics: &[LogitMetrics], r_eff: f
 
 /// Per format: its function metrics, weight MSE and amplification (seed tensor and mean), and
 /// the bytes its linears take on the device (`device_bytes`, in format order).
-pub(crate) fn format_results(analysis: &Analysis, metrics: &[LogitMetrics], device_bytes: &[usize]) -> Vec<FormatResult> {
+pub(crate) fn format_results(
+    analysis: &Analysis,
+    metrics: &[LogitMetrics],
+    device_bytes: &[usize],
+) -> Vec<FormatResult> {
     let f16_bytes = analysis.stats.iter().map(|s| s.numel * 2).sum();
     analysis
         .formats
@@ -147,7 +151,11 @@ pub(crate) fn versions() -> Versions {
 }
 
 /// The reference model: its shape, where it came from, and what its weights were.
-pub(crate) fn model_info<B: QuantBackend>(options: &ReportOptions, loaded: &Loaded<B>, analysis: &Analysis) -> ModelInfo {
+pub(crate) fn model_info<B: QuantBackend>(
+    options: &ReportOptions,
+    loaded: &Loaded<B>,
+    analysis: &Analysis,
+) -> ModelInfo {
     let config = &loaded.model.config;
     ModelInfo {
         source: options.model_label.clone(),

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::table::Table;
-use super::{e4, upper};
+use super::{e4, seed_tensor, upper};
 use crate::report::{FormatResult, Report};
 use crate::theory::BA_TOLERANCE;
 
@@ -111,7 +111,7 @@ pub(super) fn codebooks(report: &Report) -> String {
         let measured = c.measured_mse.map_or("–".into(), e4);
         table.row(&[c.name.clone(), c.normalization.clone(), e4(c.expected_mse), measured]);
     }
-    format!("\n## Optimal codebooks (layer {} `mlp.down_proj`)\n\n{}", report.settings.layer, table.render())
+    format!("\n## Optimal codebooks ({})\n\n{}", seed_tensor(report), table.render())
 }
 
 /// The plots, by file name under `plots/`.

@@ -9,6 +9,7 @@ mod table;
 use std::path::{Path, PathBuf};
 
 use quantbound_codebook::QuantType;
+use quantbound_llama::layout::LinearKind;
 
 use crate::error::{ReportError, Result};
 use crate::report::Report;
@@ -101,6 +102,11 @@ pub fn markdown(report: &Report, plots: &[String]) -> String {
 /// `4.0123e-5`: the report's format for MSEs and other small quantities.
 fn e4(value: f64) -> String {
     format!("{value:.4e}")
+}
+
+/// The seed's tensor as headings name it: layer 8 `mlp.down_proj`.
+fn seed_tensor(report: &Report) -> String {
+    format!("layer {} `{}`", report.settings.layer, LinearKind::Down)
 }
 
 /// A format's name as the tables print it (`NF4`).

@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use super::table::Table;
-use super::{e4, upper};
+use quantbound_llama::layout::LinearKind;
+
+use super::{e4, seed_tensor, upper};
 use crate::report::Report;
 
 /// The title and the run's settings in one paragraph.
@@ -78,7 +80,6 @@ pub(super) fn models(report: &Report) -> String {
 
 /// 2. The seed tensor's weight MSE per format.
 pub(super) fn weight_mse(report: &Report) -> String {
-    let layer = report.settings.layer;
     let mut table = Table::new(&["Method", "weight_mse", "SQNR (dB)", "max abs error", "mean weight_mse, all linears"]);
     for f in &report.formats {
         let row = report.seed_row(f.format);
@@ -90,12 +91,12 @@ pub(super) fn weight_mse(report: &Report) -> String {
             e4(f.mean_weight_mse),
         ]);
     }
-    format!("\n## 2. Weight MSE (layer {layer} `mlp.down_proj`)\n\n{}", table.render())
+    format!("\n## 2. Weight MSE ({})\n\n{}", seed_tensor(report), table.render())
 }
 
 /// 3. Function distortion: logits MSE, CE, ΔCE, PPL, KL, top-1, amplification.
 pub(super) fn functional(report: &Report) -> String {
-    let (layer, ce_ref) = (report.settings.layer, report.seed.ce_ref);
+    let ce_ref = report.seed.ce_ref;
     let mut table = Table::new(&[
         "Method",
         "logits_mse",
@@ -123,10 +124,11 @@ pub(super) fn functional(report: &Report) -> String {
         report.formats.iter().map(|f| format!("{} {}", upper(f.format), e4(f.amplification_mean))).collect();
     format!(
         "\n## 3. Functional distortion\n\nce_ref = {ce_ref:.5} nats (perplexity {:.3}).\n\n{}\namplification = \
-         logits_mse / weight_mse of layer {layer}'s `down_proj` (the seed's definition). Over all quantized \
+         logits_mse / weight_mse of {} (the seed's definition). Over all quantized \
          linears: {}.\n",
         ce_ref.exp(),
         table.render(),
+        seed_tensor(report),
         overall.join(", ")
     )
 }
@@ -149,15 +151,15 @@ pub(super) fn distribution(report: &Report) -> String {
         ])
         .row(&["KL to Gaussian, this tensor".into(), format!("{:.5} bits", t.kl_to_gauss_bits)])
         .row(&[
-            "mean_kl_to_gauss_bits (every layer's down_proj)".into(),
+            format!("mean_kl_to_gauss_bits (every layer's {})", LinearKind::Down),
             format!("{:.5} bits", seed.mean_kl_to_gauss_bits),
         ]);
     format!(
-        "\n## 4. Distribution analysis (layer {} `mlp.down_proj`, {} weights)\n\n{}\n**The seed's GGD entropy is off \
+        "\n## 4. Distribution analysis ({}, {} weights)\n\n{}\n**The seed's GGD entropy is off \
          by {:.4} bits.** Its `ggd_entropy` adds 1/β where the entropy in bits needs (1/β)·log2(e): it mixes nats \
          and bits and understates h by 0.4427/β = {:.4} bits here. Everything that follows (the bonus, the GGD \
          bound and the gaps to it) uses the corrected value; the seed's is shown beside it.\n",
-        report.settings.layer,
+        seed_tensor(report),
         t.numel,
         table.render(),
         seed.h_ggd_bits - seed.h_ggd_bits_seed_formula,
@@ -168,14 +170,8 @@ pub(super) fn distribution(report: &Report) -> String {
 /// 5. Gaps to the Gaussian D(R) and the GGD bound at R = 4.
 pub(super) fn gaps(report: &Report) -> String {
     let seed = &report.seed;
-    let mut table = Table::new(&[
-        "Method",
-        "weight_mse",
-        "d_shannon_gauss",
-        "gap_bits_vs_gauss",
-        "bound_ggd_4",
-        "gap_bits_vs_ggd",
-    ]);
+    let mut table =
+        Table::new(&["Method", "weight_mse", "d_shannon_gauss", "gap_bits_vs_gauss", "bound_ggd_4", "gap_bits_vs_ggd"]);
     for (&format, m) in &seed.methods {
         table.row(&[
             upper(format),
@@ -225,13 +221,13 @@ pub(super) fn summary(report: &Report) -> String {
         let _ = writeln!(
             out,
             "\n{} distorts least here: ΔCE {:+.5} nats, mean KL {:.5} nats, top-1 agreement {:.2}%. At 4 bits it sits \
-             {:.3} bits above the GGD's Shannon lower bound for layer {}'s down_proj.",
+             {:.3} bits above the GGD's Shannon lower bound for {}.",
             upper(best.format),
             best.metrics.delta_ce,
             best.metrics.kl_mean,
             100.0 * best.metrics.top1_agreement,
             report.seed.methods.get(&best.format).map_or(f64::NAN, |m| m.gap_bits_vs_ggd),
-            report.settings.layer
+            seed_tensor(report)
         );
     }
     out
