@@ -248,6 +248,25 @@ fn short_sample_report() {
     let beta = report.seed.ggd.beta;
     let gap = report.seed.h_ggd_bits - report.seed.h_ggd_bits_seed_formula;
     assert!((gap - (std::f64::consts::LOG2_E - 1.0) / beta).abs() < 1e-9, "{gap}");
+    // The seed's KL loop, per layer, against numpy and scipy running the notebook's cell on the
+    // same weights (tests/data/smollm2_seed_kl.json): the 200k-weight subsample drawn exactly as
+    // numpy draws it, and the all-weights value.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_seed_kl.json");
+    let numpy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let values =
+        |key: &str| -> Vec<f64> { numpy[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+    let theory = &report.theory;
+    for (ours, theirs, what) in [
+        (&theory.down_proj_kl_bits_seed_sampling, values("seed_sampling"), "seed-sampled"),
+        (&theory.down_proj_kl_bits, values("all_weights"), "all-weights"),
+    ] {
+        assert_eq!(ours.len(), 30);
+        for (layer, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!((a - b).abs() <= 1e-9, "layer {layer} {what} KL: {a} vs numpy {b}");
+        }
+    }
+    let mean = numpy["mean_seed_sampling"].as_f64().unwrap();
+    assert!((report.seed.mean_kl_to_gauss_bits_seed_sampling - mean).abs() <= 1e-9);
     // NF4 device bytes: at most 0.3 × f16.
     let f = report.formats.iter().find(|f| f.format == QuantType::Nf4).unwrap();
     assert!((f.device_bytes as f64) <= 0.3 * f.f16_bytes as f64);

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use quantbound_codebook::{FloatSlice, QuantType, Quantized4bit};
 use quantbound_llama::backend::QuantBackend;
-use quantbound_llama::layout::LinearId;
+use quantbound_llama::layout::{LinearId, LinearKind};
 use quantbound_llama::linear::Linear;
 use quantbound_llama::model::Llama;
 use quantbound_metrics::{weight_error, WeightError};
-use quantbound_theory::histogram::{kl_to_gaussian_bits, SEED_BINS};
+use quantbound_theory::histogram::{kl_to_gaussian_bits, SeedSubsampling, SEED_BINS};
 use quantbound_theory::{fit_ggd, GgdFit};
 use rayon::prelude::*;
 
@@ -24,8 +24,11 @@ pub(crate) struct LinearStats {
     pub numel: usize,
     pub variance: f64,
     pub fit: GgdFit,
-    /// The seed's histogram KL to a Gaussian, bits.
+    /// The seed's histogram KL to a Gaussian, bits, on every weight.
     pub kl_bits: f64,
+    /// The same on the seed's 200k-weight subsample, as the notebook prints it: for the
+    /// `down_proj`s only, drawn from one generator in layer order.
+    pub kl_bits_seed_sampling: Option<f64>,
 }
 
 /// One format's view of every linear, in [`Llama::linears`] order.
@@ -62,6 +65,7 @@ pub(crate) fn analyse<B: QuantBackend>(
         .map(|&format| FormatAnalysis { format, errors: Vec::new(), states: BTreeMap::new() })
         .collect();
     let mut seed_weights = Vec::new();
+    let mut subsampling = SeedSubsampling::new();
     for layer in linears.chunk_by(|a, b| a.0.layer == b.0.layer) {
         let weights: Vec<(LinearId, [usize; 2], Vec<f32>)> =
             layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect();
@@ -69,7 +73,11 @@ pub(crate) fn analyse<B: QuantBackend>(
             .par_iter()
             .map(|(id, shape, w)| analyse_linear(*id, shape, w, options))
             .collect::<Result<Vec<_>>>()?;
-        for ((id, _, w), (linear_stats, per_format)) in weights.into_iter().zip(analysed) {
+        for ((id, _, w), (mut linear_stats, per_format)) in weights.into_iter().zip(analysed) {
+            if id.kind == LinearKind::Down {
+                let kl = subsampling.kl_bits(&w).map_err(theory(&id.tensor_name()))?;
+                linear_stats.kl_bits_seed_sampling = Some(kl);
+            }
             stats.push(linear_stats);
             for (format, (error, q)) in formats.iter_mut().zip(per_format) {
                 format.errors.push(error);
@@ -127,5 +135,5 @@ fn analyse_linear(
             Ok((weight_error(w, &q.dequantize().to_f32_vec()), q))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((LinearStats { id, numel: w.len(), variance, fit, kl_bits }, per_format))
+    Ok((LinearStats { id, numel: w.len(), variance, fit, kl_bits, kl_bits_seed_sampling: None }, per_format))
 }

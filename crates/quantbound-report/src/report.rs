@@ -107,8 +107,11 @@ pub struct Seed {
     /// σ²·2^(−2·4).
     pub d_shannon_gauss: f64,
     pub ggd: SeedGgd,
-    /// Mean over every layer's `down_proj` of the histogram KL to a Gaussian, bits.
+    /// Mean over every layer's `down_proj` of the histogram KL to a Gaussian on all its weights,
+    /// bits: the better estimate.
     pub mean_kl_to_gauss_bits: f64,
+    /// The same on the seed's 200k-weight subsamples: the number the notebook prints.
+    pub mean_kl_to_gauss_bits_seed_sampling: f64,
     pub h_gauss_bits: f64,
     pub h_ggd_bits: f64,
     /// The seed's `ggd_entropy`, which omits log2(e) on 1/β.
@@ -188,8 +191,11 @@ pub struct Theory {
     pub histogram_entropy_bits: f64,
     /// MSE of NF4, FP4 and the optimal codebooks on this tensor.
     pub codebooks: Vec<CodebookRow>,
-    /// Histogram KL to a Gaussian of every layer's `down_proj`.
+    /// Histogram KL to a Gaussian of every layer's `down_proj`, on all its weights.
     pub down_proj_kl_bits: Vec<f64>,
+    /// The same on the seed notebook's 200,000-weight subsample (`default_rng(0)`, one generator
+    /// across the layers in order; tensors of at most 200,000 weights are used whole).
+    pub down_proj_kl_bits_seed_sampling: Vec<f64>,
     /// The tensor's histogram as (bin centre, density), for the plot.
     pub histogram: Vec<(f64, f64)>,
 }
@@ -248,6 +254,8 @@ pub struct LinearRow {
     pub ggd_scale: f64,
     pub ggd_loc: f64,
     pub kl_to_gauss_bits: f64,
+    /// For `mlp.down_proj` rows: the KL on the seed's subsample (empty in layers.csv otherwise).
+    pub kl_to_gauss_bits_seed_sampling: Option<f64>,
     pub gap_bits_vs_gauss_r4: f64,
     pub gap_bits_vs_ggd_r4: f64,
     pub gap_bits_vs_gauss_reff: f64,

@@ -34,6 +34,7 @@ pub(crate) fn layer_rows(analysis: &Analysis, metrics: &[LogitMetrics], r_eff: f
                 ggd_scale: s.fit.dist.scale(),
                 ggd_loc: s.fit.dist.loc(),
                 kl_to_gauss_bits: s.kl_bits,
+                kl_to_gauss_bits_seed_sampling: s.kl_bits_seed_sampling,
                 gap_bits_vs_gauss_r4: g4,
                 gap_bits_vs_ggd_r4: s4,
                 gap_bits_vs_gauss_reff: ge,
@@ -102,12 +103,13 @@ pub(crate) fn seed(analysis: &Analysis, metrics: &[LogitMetrics], theory: &Theor
         })
         .collect();
     let h_gauss = gaussian_entropy_bits(stats.variance);
-    let kl = &theory.down_proj_kl_bits;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Seed {
         sigma: stats.variance.sqrt(),
         d_shannon_gauss: d_gauss_4,
         ggd: theory.ggd.clone(),
-        mean_kl_to_gauss_bits: kl.iter().sum::<f64>() / kl.len().max(1) as f64,
+        mean_kl_to_gauss_bits: mean(&theory.down_proj_kl_bits),
+        mean_kl_to_gauss_bits_seed_sampling: mean(&theory.down_proj_kl_bits_seed_sampling),
         h_gauss_bits: h_gauss,
         h_ggd_bits: h_ggd,
         h_ggd_bits_seed_formula: h_ggd_seed,

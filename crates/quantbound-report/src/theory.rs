@@ -29,8 +29,10 @@ pub(crate) struct SeedTensor<'a> {
     pub stats: &'a LinearStats,
     /// Each format and its weight MSE on this tensor.
     pub errors: Vec<(QuantType, f64)>,
-    /// The histogram KL to a Gaussian of every layer's `down_proj`.
+    /// The histogram KL to a Gaussian of every layer's `down_proj`: on all its weights, and on
+    /// the seed's subsample.
     pub down_proj_kl_bits: Vec<f64>,
+    pub down_proj_kl_bits_seed_sampling: Vec<f64>,
     pub blocksize: Blocksize,
     /// Bits per weight with the scales.
     pub effective_rate: f64,
@@ -50,6 +52,7 @@ impl<'a> SeedTensor<'a> {
                 .filter(|s| s.id.kind == stats.id.kind)
                 .map(|s| s.kl_bits)
                 .collect(),
+            down_proj_kl_bits_seed_sampling: analysis.stats.iter().filter_map(|s| s.kl_bits_seed_sampling).collect(),
             blocksize: options.blocksize,
             effective_rate: options.effective_rate(),
         }
@@ -87,6 +90,7 @@ impl<'a> SeedTensor<'a> {
             histogram,
             histogram_entropy_bits,
             down_proj_kl_bits: self.down_proj_kl_bits.clone(),
+            down_proj_kl_bits_seed_sampling: self.down_proj_kl_bits_seed_sampling.clone(),
         })
     }
 

@@ -10,38 +10,170 @@ pub const SEED_BINS: usize = 200;
 /// The seed's guard against log 0.
 pub const SEED_EPSILON: f64 = 1e-12;
 
-/// KL(histogram ‖ Gaussian) in bits, computed as the seed does.
+/// KL(histogram ‖ Gaussian) in bits, computed as the seed does on its float32 weights: numpy's
+/// `histogram`, scipy's `norm.pdf` and `entropy`.
 ///
 /// # Formula
-/// Bins: `bins` equal widths over [min x, max x] (numpy's `histogram`). p_k = count_k / n.
-/// q_k = φ(c_k; x̄, s)·w_k, renormalised to sum to 1, with c_k the bin centres, w_k the widths,
-/// x̄ the mean and s the (population) standard deviation.
-/// KL = Σ_k p_k · log2((p_k + ε) / (q_k + ε)), ε = 1e-12.
+/// Bins: `bins` equal widths over [min x, max x], with numpy's float32 edges
+/// ([`NumpyHistogram`]). p_k = count_k / n. q_k = φ(c_k; x̄, s)·w_k / max(Σ_j φ(c_j)·w_j, 1), with
+/// c_k the bin centres and w_k the widths, x̄ the mean and s the population standard deviation,
+/// all in float32 as numpy computes them ([`numpy_f32_mean_std`]).
+/// KL = Σ_k p'_k · log2(p'_k / q'_k), where p' and q' are p + ε and q + ε renormalised to sum
+/// to 1 (scipy's `entropy(p + ε, q + ε, base=2)`), ε = 1e-12.
 pub fn kl_to_gaussian_bits(x: &[f32], bins: usize) -> Result<f64> {
     let bad = |reason: &str| TheoryError::DegenerateSample { what: "histogram KL".into(), reason: reason.into() };
     if x.len() < 2 {
         return Err(bad("need at least 2 values"));
     }
-    let histogram = Histogram::equal_width(x, bins, "histogram KL")?;
+    let histogram = NumpyHistogram::new(x, bins, "histogram KL")?;
     let n = x.len() as f64;
-    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-    if var <= 0.0 {
+    let (mean, std) = numpy_f32_mean_std(x);
+    if std <= 0.0 {
         return Err(bad("the values are constant"));
     }
-    let normal = Normal::new(mean, var.sqrt()).map_err(|e| bad(&e.to_string()))?;
-    let width = histogram.width;
-    let q: Vec<f64> = (0..bins).map(|k| normal.pdf(histogram.centre(k)) * width).collect();
-    let q_total: f64 = q.iter().sum();
-    Ok(histogram
-        .counts
+    let normal = Normal::new(f64::from(mean), f64::from(std)).map_err(|e| bad(&e.to_string()))?;
+    let q: Vec<f64> = histogram
+        .edges
+        .windows(2)
+        .map(|e| {
+            let (centre, width) = ((e[0] + e[1]) / 2.0, e[1] - e[0]);
+            normal.pdf(f64::from(centre)) * f64::from(width)
+        })
+        .collect();
+    let q_total = q.iter().sum::<f64>().max(1.0);
+    let p: Vec<f64> = histogram.counts.iter().map(|&c| c as f64 / n + SEED_EPSILON).collect();
+    let q: Vec<f64> = q.iter().map(|&q| q / q_total + SEED_EPSILON).collect();
+    let (p_total, q_total): (f64, f64) = (p.iter().sum(), q.iter().sum());
+    let nats: f64 = p
         .iter()
         .zip(&q)
-        .map(|(&c, &q)| {
-            let p = c as f64 / n;
-            p * ((p + SEED_EPSILON) / (q / q_total + SEED_EPSILON)).log2()
+        .map(|(&p, &q)| {
+            let (p, q) = (p / p_total, q / q_total);
+            p * (p / q).ln()
         })
-        .sum())
+        .sum();
+    Ok(nats / std::f64::consts::LN_2)
+}
+
+/// numpy's pairwise float32 sum (`add.reduce` on a contiguous float32 array): eight running sums
+/// over blocks of up to 128 values, halves (cut at a multiple of 8) summed recursively.
+fn numpy_f32_sum(x: &[f32]) -> f32 {
+    let n = x.len();
+    if n < 8 {
+        return x.iter().fold(0.0, |sum, &v| sum + v);
+    }
+    if n <= 128 {
+        let mut r: [f32; 8] = std::array::from_fn(|j| x[j]);
+        let whole = n - n % 8;
+        for block in x[8..whole].chunks_exact(8) {
+            for (r, &v) in r.iter_mut().zip(block) {
+                *r += v;
+            }
+        }
+        let mut sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &v in &x[whole..] {
+            sum += v;
+        }
+        return sum;
+    }
+    let half = n / 2 - (n / 2) % 8;
+    numpy_f32_sum(&x[..half]) + numpy_f32_sum(&x[half..])
+}
+
+/// `np.mean(x)` and `np.std(x)` of float32 values, as numpy computes them: in float32, the
+/// deviations squared and summed pairwise.
+pub fn numpy_f32_mean_std(x: &[f32]) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = numpy_f32_sum(x) / n;
+    let squares: Vec<f32> = x.iter().map(|&v| (v - mean) * (v - mean)).collect();
+    (mean, (numpy_f32_sum(&squares) / n).sqrt())
+}
+
+/// numpy's `histogram(x, bins)` of float32 values, bit for bit: the edges are float32
+/// (`linspace(min, max, bins + 1)` in float32, the last edge the maximum), a value's bin is
+/// `int((x − min)/(max − min)·bins)` in float32, then moved by one where that lands on the wrong
+/// side of an edge, the maximum in the last bin.
+pub struct NumpyHistogram {
+    pub edges: Vec<f32>,
+    pub counts: Vec<u64>,
+}
+
+impl NumpyHistogram {
+    /// Fails, naming `what`, on no bins, no values, NaN/±Inf, or constant values.
+    pub fn new(x: &[f32], bins: usize, what: &str) -> Result<Self> {
+        let bad = |reason: &str| TheoryError::DegenerateSample { what: what.into(), reason: reason.into() };
+        if x.is_empty() || bins == 0 {
+            return Err(bad("need at least 1 value and 1 bin"));
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(bad("the values contain NaN or infinity"));
+        }
+        let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        if hi <= lo {
+            return Err(bad("the values are constant"));
+        }
+        let (span, n) = (hi - lo, bins as f32);
+        let step = span / n;
+        let mut edges: Vec<f32> = (0..=bins).map(|k| k as f32 * step + lo).collect();
+        edges[bins] = hi;
+        let mut counts = vec![0u64; bins];
+        for &v in x {
+            let mut k = (((v - lo) / span) * n) as usize;
+            if k == bins {
+                k -= 1;
+            }
+            if v < edges[k] {
+                k -= 1;
+            }
+            if v >= edges[k + 1] && k != bins - 1 {
+                k += 1;
+            }
+            counts[k] += 1;
+        }
+        Ok(NumpyHistogram { edges, counts })
+    }
+}
+
+/// The most weights the seed's KL loop uses per tensor: larger ones are subsampled.
+pub const SEED_MAX_SAMPLES: usize = 200_000;
+
+/// The seed notebook's KL loop, exactly: one `np.random.default_rng(0)` shared by the tensors in
+/// the order given, each tensor of more than [`SEED_MAX_SAMPLES`] weights replaced by
+/// `rng.choice(flat, size=200_000, replace=False)` before [`kl_to_gaussian_bits`] with
+/// [`SEED_BINS`] bins.
+///
+/// A 200k sample leaves more bins empty or thin than the whole tensor does, which biases the
+/// histogram KL upwards (about 5e-4 bits on the sample model's down_proj), and its draw scatters
+/// it; the all-weights value is the better estimate, this one the number the notebook prints.
+pub struct SeedSubsampling {
+    rng: crate::numpy_random::Pcg64,
+}
+
+impl Default for SeedSubsampling {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SeedSubsampling {
+    /// The seed's generator, `default_rng(0)`.
+    pub fn new() -> Self {
+        SeedSubsampling { rng: crate::numpy_random::Pcg64::default_rng(0) }
+    }
+
+    /// The next tensor's histogram KL as the seed computes it, bits.
+    pub fn kl_bits(&mut self, weights: &[f32]) -> Result<f64> {
+        if weights.len() <= SEED_MAX_SAMPLES {
+            return kl_to_gaussian_bits(weights, SEED_BINS);
+        }
+        let sample: Vec<f32> = self
+            .rng
+            .choice_without_replacement(weights.len(), SEED_MAX_SAMPLES)?
+            .into_iter()
+            .map(|i| weights[i])
+            .collect();
+        kl_to_gaussian_bits(&sample, SEED_BINS)
+    }
 }
 
 /// Counts in `bins` equal-width bins over [min x, max x], as numpy's `histogram` bins them (the

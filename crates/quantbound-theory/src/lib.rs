@@ -21,6 +21,7 @@ pub mod fit;
 mod fit_avx2;
 mod ggd;
 pub mod histogram;
+pub mod numpy_random;
 pub mod quantizer;
 
 pub use error::{Result, TheoryError};
