@@ -24,6 +24,9 @@ const POOL_SIZE: usize = 4;
 /// PCG64's 128-bit LCG multiplier (pcg64.h, `PCG_DEFAULT_MULTIPLIER_128`).
 const PCG_MULTIPLIER: u128 = 0x2360_ed05_1fc6_5da4_4385_df64_9fcc_f645;
 
+/// The largest population whose tail shuffle runs on a dense `arange(n)` (16 MiB of u32).
+pub const DENSE_SHUFFLE_MAX: usize = 1 << 22;
+
 /// numpy's `SeedSequence` for an integer entropy and no spawn key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedSequence {
@@ -178,8 +181,8 @@ impl Pcg64 {
     /// `Generator.choice(n, size=k, replace=False)`: k distinct indices of 0..n, in numpy's
     /// order. For n > 10000 and k > n / 50 numpy shuffles the tail of `arange(n)` (the last k
     /// Fisher–Yates steps) and keeps it; otherwise it draws by Floyd's algorithm and shuffles the
-    /// result. The tail shuffle is kept sparse here (only moved entries are stored), so it costs
-    /// O(k), not O(n).
+    /// result. Up to [`DENSE_SHUFFLE_MAX`] values the tail shuffle runs on `arange(n)` as numpy's
+    /// does; above it, sparsely (only moved entries are stored), in O(k) memory.
     ///
     /// k > n is an error, as numpy's ValueError.
     pub fn choice_without_replacement(&mut self, n: usize, k: usize) -> Result<Vec<usize>> {
@@ -193,9 +196,18 @@ impl Pcg64 {
         }
         if n > 10_000 && k > n / 50 {
             // _shuffle_int(n, max(n - k, 1), arange(n)), then [n - k:].
+            let steps = (n - k).max(1)..n;
+            if n <= DENSE_SHUFFLE_MAX {
+                let mut data: Vec<u32> = (0..n as u32).collect();
+                for i in steps.rev() {
+                    let j = self.bounded(i as u64) as usize;
+                    data.swap(i, j);
+                }
+                return Ok(data[n - k..].iter().map(|&v| v as usize).collect());
+            }
             let mut moved: HashMap<usize, usize> = HashMap::with_capacity(2 * k);
             let at = |moved: &HashMap<usize, usize>, i: usize| moved.get(&i).copied().unwrap_or(i);
-            for i in ((n - k).max(1)..n).rev() {
+            for i in steps.rev() {
                 let j = self.bounded(i as u64) as usize;
                 let (value_i, value_j) = (at(&moved, i), at(&moved, j));
                 moved.insert(i, value_j);
