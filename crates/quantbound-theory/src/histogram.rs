@@ -89,6 +89,26 @@ pub fn numpy_f32_mean_std(x: &[f32]) -> (f32, f32) {
     (mean, (numpy_f32_sum(&squares) / n).sqrt())
 }
 
+/// The smallest and largest of `x`; an error naming `what` on no bins, no values, NaN/±Inf, or
+/// constant values.
+fn range(x: &[f32], bins: usize, what: &str) -> Result<(f32, f32)> {
+    let bad = |reason: &str| TheoryError::DegenerateSample { what: what.into(), reason: reason.into() };
+    if x.is_empty() || bins == 0 {
+        return Err(bad("need at least 1 value and 1 bin"));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(bad("the values contain NaN or infinity"));
+    }
+    let (lo, hi) = quantbound_simd::active().vectorize(
+        #[inline(always)]
+        || x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+    );
+    if hi <= lo {
+        return Err(bad("the values are constant"));
+    }
+    Ok((lo, hi))
+}
+
 /// numpy's `histogram(x, bins)` of float32 values, bit for bit: the edges are float32
 /// (`linspace(min, max, bins + 1)` in float32, the last edge the maximum), a value's bin is
 /// `int((x − min)/(max − min)·bins)` in float32, then moved by one where that lands on the wrong
@@ -101,20 +121,7 @@ pub struct NumpyHistogram {
 impl NumpyHistogram {
     /// Fails, naming `what`, on no bins, no values, NaN/±Inf, or constant values.
     pub fn new(x: &[f32], bins: usize, what: &str) -> Result<Self> {
-        let bad = |reason: &str| TheoryError::DegenerateSample { what: what.into(), reason: reason.into() };
-        if x.is_empty() || bins == 0 {
-            return Err(bad("need at least 1 value and 1 bin"));
-        }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(bad("the values contain NaN or infinity"));
-        }
-        let (lo, hi) = quantbound_simd::active().vectorize(
-            #[inline(always)]
-            || x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v))),
-        );
-        if hi <= lo {
-            return Err(bad("the values are constant"));
-        }
+        let (lo, hi) = range(x, bins, what)?;
         let (span, n) = (hi - lo, bins as f32);
         let step = span / n;
         let mut edges: Vec<f32> = (0..=bins).map(|k| k as f32 * step + lo).collect();
@@ -205,21 +212,9 @@ pub(crate) struct Histogram {
 impl Histogram {
     /// Fails, naming `what`, on no bins, no values, NaN/±Inf, or constant values.
     pub fn equal_width(x: &[f32], bins: usize, what: &str) -> Result<Self> {
-        let bad = |reason: &str| TheoryError::DegenerateSample { what: what.into(), reason: reason.into() };
-        if x.is_empty() || bins == 0 {
-            return Err(bad("need at least 1 value and 1 bin"));
-        }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(bad("the values contain NaN or infinity"));
-        }
+        let (lo, hi) = range(x, bins, what)?;
+        let (lo, hi) = (f64::from(lo), f64::from(hi));
         let level = quantbound_simd::active();
-        let (lo, hi) = level.vectorize(
-            #[inline(always)]
-            || x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v.into()), hi.max(v.into()))),
-        );
-        if hi <= lo {
-            return Err(bad("the values are constant"));
-        }
         let width = (hi - lo) / bins as f64;
         let counts = level.vectorize(
             #[inline(always)]
