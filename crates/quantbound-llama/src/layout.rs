@@ -20,7 +20,7 @@ pub const POST_NORM: &str = "post_attention_layernorm.weight";
 
 /// A key prefix: `Scope::layer(8).pp("mlp").key("down_proj.weight")` is
 /// `model.layers.8.mlp.down_proj.weight`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope(String);
 
 impl Scope {
@@ -105,11 +105,6 @@ impl LinearKind {
         self.row().path
     }
 
-    /// llama.cpp's name under `blk.N.`, e.g. `ffn_down`.
-    pub fn gguf_name(self) -> &'static str {
-        self.row().gguf
-    }
-
     /// Whose heads llama.cpp interleaves in this weight's rows.
     pub fn rope_permute(self) -> RopePermute {
         self.row().permute
@@ -169,11 +164,6 @@ pub struct LinearId {
 }
 
 impl LinearId {
-    /// Every decoder linear of a model with `layers` layers, layer by layer in table order.
-    pub fn all(layers: usize) -> impl Iterator<Item = LinearId> {
-        (0..layers).flat_map(|layer| DECODER_LINEARS.map(|kind| LinearId { layer, kind }))
-    }
-
     /// The weight's checkpoint name, e.g. `model.layers.8.mlp.down_proj.weight`.
     pub fn tensor_name(self) -> String {
         Scope::layer(self.layer).pp(self.kind.path()).key("weight")

@@ -25,8 +25,7 @@ pub struct Batch {
 
 impl Batch {
     /// `sequences` right-padded with `pad_id` to the longest, and their 1/0 attention mask.
-    pub fn right_padded<'a>(sequences: impl IntoIterator<Item = &'a [u32]>, pad_id: u32) -> Self {
-        let mut ids: Vec<Vec<u32>> = sequences.into_iter().map(<[u32]>::to_vec).collect();
+    pub fn right_padded(mut ids: Vec<Vec<u32>>, pad_id: u32) -> Self {
         let len = ids.iter().map(Vec::len).max().unwrap_or(0);
         let attention_mask = ids.iter().map(|s| (0..len).map(|t| u32::from(t < s.len())).collect()).collect();
         for s in &mut ids {
@@ -189,6 +188,6 @@ impl Tokenizer {
             }
             ids.push(encoded);
         }
-        Ok(Batch::right_padded(ids.iter().map(Vec::as_slice), self.pad_id))
+        Ok(Batch::right_padded(ids, self.pad_id))
     }
 }

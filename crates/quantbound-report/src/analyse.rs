@@ -75,7 +75,12 @@ pub(crate) fn analyse<B: QuantBackend>(
             .collect::<Result<Vec<_>>>()?;
         for ((id, _, w), (mut linear_stats, per_format)) in weights.into_iter().zip(analysed) {
             if id.kind == LinearKind::Down {
-                let kl = subsampling.kl_bits(&w).map_err(theory(&id.tensor_name()))?;
+                // A tensor the seed uses whole has the all-weights KL already computed.
+                let name = id.tensor_name();
+                let kl = match subsampling.sample(&w).map_err(theory(&name))? {
+                    Some(sample) => kl_to_gaussian_bits(&sample, SEED_BINS).map_err(theory(&name))?,
+                    None => linear_stats.kl_bits,
+                };
                 linear_stats.kl_bits_seed_sampling = Some(kl);
             }
             stats.push(linear_stats);

@@ -46,7 +46,7 @@ pub(crate) fn evaluate<B: QuantBackend>(
     let mut scores = vec![vec![SequenceScores::default(); distinct.len()]; models.len()];
     let device = reference.device();
     for batch in &batches {
-        let padded = Batch::right_padded(batch.iter().map(|&i| distinct[i].as_slice()), pad_id);
+        let padded = Batch::right_padded(batch.iter().map(|&i| distinct[i].clone()).collect(), pad_id);
         let tensor = |rows: &[Vec<u32>]| {
             let flat: Vec<i64> = rows.iter().flatten().map(|&v| i64::from(v)).collect();
             Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [rows.len(), padded.seq_len()]), &device)

@@ -5,11 +5,13 @@ use std::path::Path;
 
 use plotters::prelude::*;
 use quantbound_codebook::QuantType;
+use quantbound_llama::layout::DECODER_LINEARS;
 use quantbound_theory::bounds::{gaussian_distortion_rate, shannon_lower_bound};
 use quantbound_theory::GeneralizedGaussian;
 use statrs::distribution::{Continuous, Normal};
 
 use crate::error::{ReportError, Result};
+use crate::render::upper;
 use crate::report::Report;
 
 const SIZE: (u32, u32) = (900, 560);
@@ -126,11 +128,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
         let mine: Vec<(f64, f64)> = points.iter().filter(|p| &p.0 == format).map(|p| (p.1, p.2)).collect();
         chart
             .draw_series(mine.iter().map(|&p| Circle::new(p, 5, colour.filled())))?
-            .label(format!(
-                "{} measured (R = 4 and R_eff = {:.3})",
-                format.as_str().to_uppercase(),
-                report.settings.effective_rate
-            ))
+            .label(format!("{} measured (R = 4 and R_eff = {:.3})", upper(*format), report.settings.effective_rate))
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
@@ -179,7 +177,10 @@ fn layer_mse(report: &Report, file: &Path) -> Drawn {
         .settings
         .formats
         .iter()
-        .map(|&f| (format!("{} (mean of the layer's 7 linears)", f.as_str().to_uppercase()), per_layer_mse(report, f)))
+        .map(|&f| {
+            let label = format!("{} (mean of the layer's {} linears)", upper(f), DECODER_LINEARS.len());
+            (label, per_layer_mse(report, f))
+        })
         .collect();
     layer_plot(report, file, "Weight MSE per layer", "weight MSE", series)
 }
@@ -193,7 +194,7 @@ fn layer_amplification(report: &Report, file: &Path) -> Drawn {
             let logits_mse = report.formats.iter().find(|r| r.format == f).map_or(f64::NAN, |r| r.metrics.logits_mse);
             let mse = per_layer_mse(report, f);
             (
-                format!("{}: logits MSE / layer's mean weight MSE", f.as_str().to_uppercase()),
+                format!("{}: logits MSE / layer's mean weight MSE", upper(f)),
                 mse.into_iter().map(|(l, m)| (l, logits_mse / m)).collect(),
             )
         })

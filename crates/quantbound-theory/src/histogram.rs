@@ -186,18 +186,20 @@ impl SeedSubsampling {
         SeedSubsampling { rng: crate::numpy_random::Pcg64::default_rng(0) }
     }
 
+    /// The next tensor's sample, as the seed draws it; `None` for a tensor the seed uses whole
+    /// (at most [`SEED_MAX_SAMPLES`] weights, no draw made).
+    pub fn sample(&mut self, weights: &[f32]) -> Result<Option<Vec<f32>>> {
+        if weights.len() <= SEED_MAX_SAMPLES {
+            return Ok(None);
+        }
+        let indices = self.rng.choice_without_replacement(weights.len(), SEED_MAX_SAMPLES)?;
+        Ok(Some(indices.into_iter().map(|i| weights[i]).collect()))
+    }
+
     /// The next tensor's histogram KL as the seed computes it, bits.
     pub fn kl_bits(&mut self, weights: &[f32]) -> Result<f64> {
-        if weights.len() <= SEED_MAX_SAMPLES {
-            return kl_to_gaussian_bits(weights, SEED_BINS);
-        }
-        let sample: Vec<f32> = self
-            .rng
-            .choice_without_replacement(weights.len(), SEED_MAX_SAMPLES)?
-            .into_iter()
-            .map(|i| weights[i])
-            .collect();
-        kl_to_gaussian_bits(&sample, SEED_BINS)
+        let sample = self.sample(weights)?;
+        kl_to_gaussian_bits(sample.as_deref().unwrap_or(weights), SEED_BINS)
     }
 }
 

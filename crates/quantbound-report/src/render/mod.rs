@@ -109,7 +109,7 @@ fn seed_tensor(report: &Report) -> String {
     format!("layer {} `{}`", report.settings.layer, LinearKind::Down)
 }
 
-/// A format's name as the tables print it (`NF4`).
-fn upper(format: QuantType) -> String {
+/// A format's name as the tables and plots print it (`NF4`).
+pub(crate) fn upper(format: QuantType) -> String {
     format.as_str().to_uppercase()
 }
