@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quantbound_codebook::{Blocksize, QuantType};
 use quantbound_llama::backend::Cpu;
 use quantbound_report::render::{refuse_existing, write_report};
-use quantbound_report::{Device, ModelSpec, Progress, RefDtype, ReportOptions, Stage, Texts};
+use quantbound_report::{Device, ModelSpec, Progress, RefDtype, ReportOptions, SensitivityMode, Stage, Texts};
 
 use crate::files::Error;
 
@@ -46,6 +46,10 @@ pub struct ReportArgs {
     /// One long document, split into --max-length token windows.
     #[arg(long)]
     text_file: Option<PathBuf>,
+    /// Per-layer sensitivity: quantize one decoder layer at a time (layers), and also one linear
+    /// type across the layers (linears), or neither (off).
+    #[arg(long, value_enum, default_value = "layers")]
+    sensitivity: SensitivityMode,
     /// The output directory (must not exist unless --force).
     #[arg(long, default_value = "target/report")]
     out: PathBuf,
@@ -133,6 +137,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         texts,
         texts_label,
         deduplicate: true,
+        sensitivity: args.sensitivity,
     };
     let start = std::time::Instant::now();
     let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
@@ -162,6 +167,18 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         args.out.display(),
         start.elapsed().as_secs_f64()
     );
+    if let Some(sensitivity) = &report.sensitivity {
+        for (format, a) in &sensitivity.additivity {
+            let ranked = sensitivity.layers.iter().filter(|r| r.format == *format);
+            let most = ranked.clone().max_by(|a, b| a.kl_mean.total_cmp(&b.kl_mean)).map_or(0, |r| r.layer);
+            println!(
+                "{:<6} layer sensitivity: Σ single-layer KL {:.5} vs full {:.5}; most sensitive layer {most}",
+                format.as_str().to_uppercase(),
+                a.sum_kl,
+                a.full_kl
+            );
+        }
+    }
     println!(
         "stages: {}; SIMD {}, backend {}; {} sequences ({} distinct)",
         report.timings_line(),

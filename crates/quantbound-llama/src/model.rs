@@ -267,6 +267,16 @@ fn with_gguf<T>(path: &Path, f: impl FnOnce(&Gguf<'_>, &str) -> Result<T>) -> Re
 /// A change applied to each weight on the host before it goes to the device (by name).
 pub type WeightTransform<'a> = dyn Fn(&str, HostTensor) -> Result<HostTensor> + 'a;
 
+/// The attention mask of a right-padded batch: blocked are the keys after each query (causal)
+/// and the padding keys.
+fn batch_mask<B: Backend>([batch, seq, _]: [usize; 3], attention_mask: Tensor<B, 2, Int>) -> Tensor<B, 4, Bool> {
+    let device = attention_mask.device();
+    // tril_mask marks what lies outside the lower triangle: the keys after each query.
+    let causal = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &device).unsqueeze::<4>();
+    let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
+    causal.expand([batch, 1, seq, seq]).bool_or(padding.expand([batch, 1, seq, seq]))
+}
+
 /// The weights bnb quantizes: the decoder linears (q, k, v, o, gate, up, down).
 pub fn is_decoder_linear(name: &str) -> bool {
     LinearId::parse(name).is_some()
@@ -320,6 +330,11 @@ impl<B: QuantBackend> Llama<B> {
             .enumerate()
             .flat_map(|(layer, b)| DECODER_LINEARS.map(|kind| (LinearId { layer, kind }, b.linear(kind))))
             .collect()
+    }
+
+    /// The decoder linear `id`, if the model has its layer.
+    pub fn linear(&self, id: LinearId) -> Option<&Linear<B>> {
+        self.blocks.get(id.layer).map(|b| b.linear(id.kind))
     }
 
     /// A copy of the model with each decoder linear replaced by `replace(id, linear)`, in the
@@ -388,14 +403,42 @@ impl<B: QuantBackend> Llama<B> {
     /// # Shapes
     /// - input_ids, attention_mask: [batch, seq] (mask 1 for real tokens) → [batch, seq, vocab]
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, attention_mask: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        let [batch, seq] = input_ids.dims();
-        let device = input_ids.device();
-        // Blocked: keys after the query (causal) or padding keys. tril_mask marks what lies
-        // outside the lower triangle: the keys after each query.
-        let causal = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &device).unsqueeze::<4>();
-        let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
-        let mask = causal.expand([batch, 1, seq, seq]).bool_or(padding.expand([batch, 1, seq, seq]));
-        self.run(input_ids, mask, None)
+        let x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
+        self.forward_from(0, x, attention_mask)
+    }
+
+    /// [`Llama::forward`], keeping the residual stream that enters each decoder layer: a model
+    /// that differs from this one only from layer `l` on gives its logits from `residuals[l]`
+    /// ([`Llama::forward_from`]) without recomputing the layers before.
+    ///
+    /// # Shapes
+    /// - input_ids, attention_mask: [batch, seq] → `num_layers` × [batch, seq, hidden], and the
+    ///   logits [batch, seq, vocab]
+    pub fn forward_traced(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> (Vec<Tensor<B, 3>>, Tensor<B, 3>) {
+        let x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
+        let mask = batch_mask(x.dims(), attention_mask);
+        let mut residuals = Vec::with_capacity(self.blocks.len());
+        let logits = self.decode(0, x, mask, None, Some(&mut residuals));
+        (residuals, logits)
+    }
+
+    /// Logits from the residual stream `residual` entering decoder layer `layer` (the embeddings
+    /// for layer 0), through layers `layer..` and the head.
+    ///
+    /// # Shapes
+    /// - residual: [batch, seq, hidden]; attention_mask: [batch, seq] → [batch, seq, vocab]
+    pub fn forward_from(
+        &self,
+        layer: usize,
+        residual: Tensor<B, 3>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 3> {
+        let mask = batch_mask(residual.dims(), attention_mask);
+        self.decode(layer, residual, mask, None, None)
     }
 
     /// Logits for `input_ids` following the `cache.len()` positions already in `cache` (batch 1,
@@ -411,26 +454,32 @@ impl<B: QuantBackend> Llama<B> {
         let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [seq, past + seq]), &input_ids.device())
             .unsqueeze::<4>()
             .expand([batch, 1, seq, past + seq]);
-        let logits = self.run(input_ids, mask, Some(cache));
+        let x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
+        let logits = self.decode(0, x, mask, Some(cache), None);
         cache.len += seq;
         logits
     }
 
-    /// The decoder stack from `cache.len()` (0 without a cache).
-    fn run(
+    /// Decoder layers `first..` on the residual stream `x`, then the head; pushes each layer's
+    /// input onto `trace` when given.
+    fn decode(
         &self,
-        input_ids: Tensor<B, 2, Int>,
+        first: usize,
+        mut x: Tensor<B, 3>,
         mask: Tensor<B, 4, Bool>,
         mut cache: Option<&mut KvCache<B>>,
+        mut trace: Option<&mut Vec<Tensor<B, 3>>>,
     ) -> Tensor<B, 3> {
-        let seq = input_ids.dims()[1];
+        let seq = x.dims()[1];
         let start = cache.as_ref().map_or(0, |c| c.len);
-        let (cos, sin) = self.rope.tables::<B>(start, seq, &input_ids.device());
+        let (cos, sin) = self.rope.tables::<B>(start, seq, &x.device());
         if let Some(cache) = cache.as_deref_mut() {
             cache.layers.resize(self.blocks.len(), None);
         }
-        let mut x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
-        for (l, block) in self.blocks.iter().enumerate() {
+        for (l, block) in self.blocks.iter().enumerate().skip(first) {
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.push(x.clone());
+            }
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
             let attention =
                 block.attention.forward(block.input_norm.forward(x.clone()), (&cos, &sin), mask.clone(), layer_cache);

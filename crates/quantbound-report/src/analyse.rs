@@ -23,6 +23,8 @@ pub(crate) struct LinearStats {
     pub id: LinearId,
     pub numel: usize,
     pub variance: f64,
+    /// Mean of w² (the denominator of a relative MSE).
+    pub mean_square: f64,
     pub fit: GgdFit,
     /// The seed's histogram KL to a Gaussian, bits, on every weight.
     pub kl_bits: f64,
@@ -140,5 +142,7 @@ fn analyse_linear(
             Ok((weight_error(w, &q.dequantize().to_f32_vec()), q))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((LinearStats { id, numel: w.len(), variance, fit, kl_bits, kl_bits_seed_sampling: None }, per_format))
+    let mean_square = variance + mean * mean;
+    let stats = LinearStats { id, numel: w.len(), variance, mean_square, fit, kl_bits, kl_bits_seed_sampling: None };
+    Ok((stats, per_format))
 }

@@ -23,11 +23,12 @@ pub mod render;
 pub mod report;
 mod results;
 mod run;
+mod sensitivity;
 pub mod texts;
 mod theory;
 
 pub use error::{ReportError, Result};
-pub use options::{Device, ModelSpec, RefDtype, ReportOptions};
+pub use options::{Device, ModelSpec, RefDtype, ReportOptions, SensitivityMode};
 pub use progress::{NoProgress, Progress, Stage};
 pub use report::Report;
 pub use run::run;

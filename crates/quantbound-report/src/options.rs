@@ -96,6 +96,20 @@ pub enum Device {
     Cuda,
 }
 
+/// Which parts of the model are quantized on their own to measure their sensitivity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SensitivityMode {
+    /// None: only the fully quantized models are run.
+    Off,
+    /// Each decoder layer's seven linears, one layer at a time.
+    #[default]
+    Layers,
+    /// Each layer, and each linear type (all q_proj, all k_proj, …) across every layer.
+    Linears,
+}
+
 /// Everything a report run needs besides the device.
 #[derive(Clone, Debug)]
 pub struct ReportOptions {
@@ -118,6 +132,8 @@ pub struct ReportOptions {
     /// Evaluate each distinct sequence once and count its scores once per occurrence (the same
     /// numbers as evaluating every copy; the seed's text is one sentence × 100).
     pub deduplicate: bool,
+    /// The single-layer (and single-type) runs.
+    pub sensitivity: SensitivityMode,
 }
 
 impl ReportOptions {
@@ -172,6 +188,7 @@ impl ReportOptions {
             texts: Texts::seed_default(),
             texts_label: format!("the seed's text: {DEFAULT_SENTENCE:?} × 100"),
             deduplicate: true,
+            sensitivity: SensitivityMode::Layers,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The SVG plots (plotters): the weight histogram with the GGD fit, the D(R) curves with each
-//! format at R = 4 and at R_eff, and per-layer weight MSE and amplification.
+//! format at R = 4 and at R_eff, per-layer weight MSE and amplification, and the measured
+//! per-layer sensitivity.
 
 use std::path::Path;
 
@@ -27,12 +28,15 @@ type Line = (&'static str, Vec<(f64, f64)>, RGBColor);
 
 /// Writes every plot into `dir`; returns the file names.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<String>> {
-    let plots: [Plot; 4] = [
+    let mut plots: Vec<Plot> = vec![
         ("histogram.svg", histogram),
         ("rate_distortion.svg", rate_distortion),
         ("layer_mse.svg", layer_mse),
         ("layer_amplification.svg", layer_amplification),
     ];
+    if report.sensitivity.is_some() {
+        plots.push(("sensitivity.svg", sensitivity));
+    }
     let mut names = Vec::new();
     for (name, draw) in plots {
         let file = dir.join(name);
@@ -185,19 +189,47 @@ fn layer_mse(report: &Report, file: &Path) -> Drawn {
     layer_plot(report, file, "Weight MSE per layer", "weight MSE", series)
 }
 
+/// The measured amplification of each layer quantized alone; without the sensitivity runs, the
+/// whole model's logits MSE over each layer's mean weight MSE, labelled as such.
 fn layer_amplification(report: &Report, file: &Path) -> Drawn {
     let series = report
         .settings
         .formats
         .iter()
-        .map(|&f| {
-            let logits_mse = report.formats.iter().find(|r| r.format == f).map_or(f64::NAN, |r| r.metrics.logits_mse);
-            let mse = per_layer_mse(report, f);
-            (
-                format!("{}: logits MSE / layer's mean weight MSE", upper(f)),
-                mse.into_iter().map(|(l, m)| (l, logits_mse / m)).collect(),
-            )
+        .map(|&f| match &report.sensitivity {
+            Some(sensitivity) => (
+                format!("{}: only this layer quantized, its logits MSE / its weight MSE", upper(f)),
+                sensitivity
+                    .layers
+                    .iter()
+                    .filter(|r| r.format == f)
+                    .map(|r| (r.layer as f64, r.amplification))
+                    .collect(),
+            ),
+            None => {
+                let logits_mse =
+                    report.formats.iter().find(|r| r.format == f).map_or(f64::NAN, |r| r.metrics.logits_mse);
+                (
+                    format!("{}: whole model's logits MSE / layer's mean weight MSE (derived)", upper(f)),
+                    per_layer_mse(report, f).into_iter().map(|(l, m)| (l, logits_mse / m)).collect(),
+                )
+            }
         })
         .collect();
     layer_plot(report, file, "Amplification per layer", "amplification", series)
+}
+
+/// ΔKL of each layer quantized alone, per format, beside the linear model's prediction.
+fn sensitivity(report: &Report, file: &Path) -> Drawn {
+    let Some(sensitivity) = &report.sensitivity else { return Ok(()) };
+    let mut series = Vec::new();
+    for &f in &report.settings.formats {
+        let rows: Vec<_> = sensitivity.layers.iter().filter(|r| r.format == f).collect();
+        series.push((format!("{} measured", upper(f)), rows.iter().map(|r| (r.layer as f64, r.kl_mean)).collect()));
+        series.push((
+            format!("{} predicted (a_l · relMSE_l)", upper(f)),
+            rows.iter().map(|r| (r.layer as f64, r.predicted_kl)).collect(),
+        ));
+    }
+    layer_plot(report, file, "KL(ref ‖ q) with only one layer quantized", "mean KL (nats)", series)
 }

@@ -7,7 +7,7 @@ use quantbound_llama::layout::LinearKind;
 use quantbound_metrics::LogitMetrics;
 use serde::{Deserialize, Serialize};
 
-use crate::options::{Device, RefDtype};
+use crate::options::{Device, RefDtype, SensitivityMode};
 
 /// One comparison run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -23,6 +23,9 @@ pub struct Report {
     pub theory: Theory,
     /// One row per (layer, linear, format).
     pub layers: Vec<LinearRow>,
+    /// Each layer (and linear type) quantized on its own; absent with `--sensitivity off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<Sensitivity>,
     /// Wall-clock seconds per stage.
     pub timings: BTreeMap<String, f64>,
 }
@@ -262,4 +265,115 @@ pub struct LinearRow {
     pub gap_bits_vs_ggd_reff: f64,
     /// The format's logits MSE / this linear's weight MSE.
     pub amplification: f64,
+    /// The layer's measured sensitivity (only this layer quantized; empty with
+    /// `--sensitivity off`): its logits MSE, KL mean, ΔCE and amplification.
+    pub layer_logits_mse: Option<f64>,
+    pub layer_kl_mean: Option<f64>,
+    pub layer_delta_ce: Option<f64>,
+    pub layer_amplification: Option<f64>,
+}
+
+/// Per-layer sensitivity, measured: each format applied to one part of the model at a time, the
+/// rest left in the reference's precision.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sensitivity {
+    pub mode: SensitivityMode,
+    /// One row per (format, layer): only that layer's seven linears quantized.
+    pub layers: Vec<LayerSensitivity>,
+    /// With `--sensitivity linears`: one row per (format, linear type), that type quantized in
+    /// every layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linears: Vec<LinearTypeSensitivity>,
+    /// Per format: the single-layer runs summed against the fully quantized model.
+    pub additivity: BTreeMap<QuantType, Additivity>,
+    /// The linear model ΔKL_l ≈ a_l · relMSE_l (and ΔCE_l ≈ b_l · relMSE_l), one coefficient per
+    /// layer shared by every format, fitted by least squares on the single-layer runs.
+    pub coefficients: Vec<LayerCoefficients>,
+    /// Keeping the k most sensitive layers in the reference's precision: the cost in bits per
+    /// weight and the predicted gain; one k verified with a real run.
+    pub allocation: Vec<Allocation>,
+}
+
+/// One format applied to one decoder layer only.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerSensitivity {
+    pub layer: usize,
+    pub format: QuantType,
+    /// MSE over all the layer's quantized weights (its seven linears together).
+    pub weight_mse: f64,
+    pub logits_mse: f64,
+    /// KL(ref ‖ q) mean, nats: ΔKL, as the reference's own KL is 0.
+    pub kl_mean: f64,
+    pub delta_ce: f64,
+    pub top1_agreement: f64,
+    /// logits_mse / weight_mse: the seed's definition, measured for this layer alone.
+    pub amplification: f64,
+    /// weight_mse / mean(w²) over the layer's weights.
+    pub rel_mse: f64,
+    /// a_l · rel_mse: the linear model's ΔKL for this run.
+    pub predicted_kl: f64,
+}
+
+/// One format applied to one linear type in every layer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearTypeSensitivity {
+    pub linear: LinearKind,
+    pub format: QuantType,
+    pub weight_mse: f64,
+    pub logits_mse: f64,
+    pub kl_mean: f64,
+    pub delta_ce: f64,
+    pub top1_agreement: f64,
+    pub amplification: f64,
+}
+
+/// Do the single-layer errors add up to the fully quantized model's?
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Additivity {
+    /// Σ_l ΔKL_l over the single-layer runs, nats.
+    pub sum_kl: f64,
+    /// The fully quantized model's KL mean.
+    pub full_kl: f64,
+    pub sum_delta_ce: f64,
+    pub full_delta_ce: f64,
+    /// R² of the per-layer linear model on this format's single-layer runs; absent with one
+    /// format (one point per coefficient fits exactly).
+    pub r2: Option<f64>,
+    /// R² of ΔKL_l ≈ a · relMSE_l with one coefficient for every layer: how much of the
+    /// sensitivity weight error alone explains.
+    pub r2_weight_error_only: f64,
+    /// The full model's ΔKL and ΔCE predicted by the linear model, Σ_l a_l · relMSE_l.
+    pub predicted_kl: f64,
+    pub predicted_delta_ce: f64,
+    /// Σ ΔKL over the linear-type runs, with `--sensitivity linears`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum_kl_linear_types: Option<f64>,
+}
+
+/// The fitted sensitivities of one layer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerCoefficients {
+    pub layer: usize,
+    /// a_l: ΔKL (nats) per unit of relative MSE.
+    pub kl_per_rel_mse: f64,
+    /// b_l: ΔCE (nats) per unit of relative MSE.
+    pub delta_ce_per_rel_mse: f64,
+}
+
+/// One format with its k most sensitive layers (by measured ΔKL) kept in the reference's
+/// precision.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Allocation {
+    pub format: QuantType,
+    pub k: usize,
+    pub kept_layers: Vec<usize>,
+    /// Bits per weight over the decoder linears: the format's effective rate, and 16 (f16) for
+    /// the kept layers.
+    pub bits_per_weight: f64,
+    /// full ΔKL − Σ of the kept layers' ΔKL, and the same for ΔCE.
+    pub predicted_kl: f64,
+    pub predicted_delta_ce: f64,
+    /// The same model run for real (one k per format).
+    pub measured_kl: Option<f64>,
+    pub measured_delta_ce: Option<f64>,
 }

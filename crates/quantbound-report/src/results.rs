@@ -7,14 +7,22 @@ use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_ent
 use crate::analyse::Analysis;
 use crate::load::Loaded;
 use crate::options::ReportOptions;
-use crate::report::{FormatResult, LinearRow, ModelInfo, Seed, SeedMethod, Settings, Theory, Versions};
+use crate::report::{FormatResult, LinearRow, ModelInfo, Seed, SeedMethod, Sensitivity, Settings, Theory, Versions};
 use crate::theory::SEED_RATE;
 
 /// One row per (format, linear): its error, statistics and gaps at R = 4 and R_eff.
-pub(crate) fn layer_rows(analysis: &Analysis, metrics: &[LogitMetrics], r_eff: f64) -> Vec<LinearRow> {
+/// With `sensitivity`, each row also carries its layer's single-layer run.
+pub(crate) fn layer_rows(
+    analysis: &Analysis,
+    metrics: &[LogitMetrics],
+    sensitivity: Option<&Sensitivity>,
+    r_eff: f64,
+) -> Vec<LinearRow> {
     let mut rows = Vec::with_capacity(analysis.formats.len() * analysis.stats.len());
     for (f, m) in analysis.formats.iter().zip(metrics) {
         for (s, e) in analysis.stats.iter().zip(&f.errors) {
+            let measured =
+                sensitivity.and_then(|sens| sens.layers.iter().find(|r| r.layer == s.id.layer && r.format == f.format));
             let h = s.fit.dist.entropy_bits();
             let gaps = |rate: f64| {
                 let d_gauss = gaussian_distortion_rate(s.variance, rate);
@@ -40,6 +48,10 @@ pub(crate) fn layer_rows(analysis: &Analysis, metrics: &[LogitMetrics], r_eff: f
                 gap_bits_vs_gauss_reff: ge,
                 gap_bits_vs_ggd_reff: se,
                 amplification: m.logits_mse / e.mse,
+                layer_logits_mse: measured.map(|r| r.logits_mse),
+                layer_kl_mean: measured.map(|r| r.kl_mean),
+                layer_delta_ce: measured.map(|r| r.delta_ce),
+                layer_amplification: measured.map(|r| r.amplification),
             });
         }
     }

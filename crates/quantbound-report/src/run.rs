@@ -1,7 +1,7 @@
 //! One comparison run, the stages composed: load the reference once ([`crate::load`]), analyse and
 //! quantize every decoder linear ([`crate::analyse`]), run the texts through all the models
-//! ([`crate::forward`]), the seed tensor's theory ([`crate::theory`]), and the results put together
-//! ([`crate::results`]), each stage timed.
+//! ([`crate::forward`]), quantize one layer at a time ([`crate::sensitivity`]), the seed tensor's
+//! theory ([`crate::theory`]), and the results put together ([`crate::results`]), each stage timed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -10,7 +10,7 @@ use quantbound_llama::backend::QuantBackend;
 
 use crate::analyse::analyse;
 use crate::error::Result;
-use crate::forward::evaluate;
+use crate::forward::{Candidate, Evaluator};
 use crate::options::ReportOptions;
 use crate::progress::Progress;
 use crate::report::Report;
@@ -52,9 +52,21 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     let models = analysis.models(&loaded.model, device)?;
     timings.lap("quantize");
 
-    let pad_id = loaded.tokenizer.pad_id();
-    let evaluation = evaluate(&loaded.model, &models, &sequences, pad_id, options, progress)?;
+    let evaluator = Evaluator {
+        reference: &loaded.model,
+        sequences: &sequences,
+        pad_id: loaded.tokenizer.pad_id(),
+        options,
+        progress,
+    };
+    let candidates: Vec<Candidate<'_, B>> = models.iter().map(Candidate::whole).collect();
+    let evaluation = evaluator.evaluate(&candidates, "forward passes")?;
     timings.lap("forward");
+
+    let sensitivity = crate::sensitivity::measure(&evaluator, &analysis, &models, &evaluation.metrics)?;
+    if sensitivity.is_some() {
+        timings.lap("sensitivity");
+    }
 
     let stage = progress.stage("theory: bounds, optimal codebooks, Blahut-Arimoto", 1);
     let theory = SeedTensor::new(&analysis, options).theory()?;
@@ -70,8 +82,9 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         model: results::model_info(options, &loaded, &analysis),
         seed: results::seed(&analysis, metrics, &theory),
         formats: results::format_results(&analysis, metrics, &device_bytes),
-        layers: results::layer_rows(&analysis, metrics, options.effective_rate()),
+        layers: results::layer_rows(&analysis, metrics, sensitivity.as_ref(), options.effective_rate()),
         theory,
+        sensitivity,
         timings: timings.laps,
     })
 }

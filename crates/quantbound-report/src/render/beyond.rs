@@ -7,25 +7,37 @@ use super::{e4, seed_tensor, upper};
 use crate::report::{FormatResult, Report};
 use crate::theory::BA_TOLERANCE;
 
-/// Per layer and format: the mean weight MSE of its linears, and the amplification over it.
+/// Per layer and format: the mean weight MSE of its linears, and the layer's amplification:
+/// measured (only that layer quantized) with the sensitivity runs, else the whole model's logits
+/// MSE over it.
 pub(super) fn per_layer(report: &Report) -> String {
+    let measured = report.sensitivity.as_ref();
     let mut header = vec!["Layer".to_owned()];
     for f in &report.formats {
         header.push(format!("{} mean MSE", upper(f.format)));
-        header.push(format!("{} amplification", upper(f.format)));
+        let kind = if measured.is_some() { "amplification (measured)" } else { "amplification (derived)" };
+        header.push(format!("{} {kind}", upper(f.format)));
     }
     let mut table = Table::new(&header);
     for layer in 0..report.model.layers {
         let mut row = vec![layer.to_string()];
         for f in &report.formats {
             let mean = report.layer_mean(layer, f.format, |r| r.mse);
-            row.extend([e4(mean), e4(f.metrics.logits_mse / mean)]);
+            let amplification = match measured {
+                Some(s) => s
+                    .layers
+                    .iter()
+                    .find(|r| r.layer == layer && r.format == f.format)
+                    .map_or(f64::NAN, |r| r.amplification),
+                None => f.metrics.logits_mse / mean,
+            };
+            row.extend([e4(mean), e4(amplification)]);
         }
         table.row(&row);
     }
     format!(
         "\n## Per-layer weight MSE and amplification\n\n{}\nEvery linear's numbers (SQNR, GGD fit, KL, gaps at R = 4 \
-         and R_eff) are in `layers.csv`.\n",
+         and R_eff, the layer's measured sensitivity) are in `layers.csv`.\n",
         table.render()
     )
 }

@@ -4,6 +4,7 @@
 
 mod beyond;
 mod seed;
+mod sensitivity;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -77,7 +78,7 @@ pub fn csv(report: &Report) -> Result<String> {
 /// A section of report.md, in the order [`markdown`] writes them.
 type Section = fn(&Report) -> String;
 
-const SECTIONS: [Section; 11] = [
+const SECTIONS: [Section; 12] = [
     seed::title,
     seed::models,
     seed::weight_mse,
@@ -86,6 +87,7 @@ const SECTIONS: [Section; 11] = [
     seed::gaps,
     seed::summary,
     beyond::per_layer,
+    sensitivity::layer_sensitivity,
     beyond::kl_statistics,
     beyond::effective_rate,
     beyond::codebooks,
