@@ -23,6 +23,18 @@ fn floats(st: &SafeTensors<'_>, name: &str) -> Vec<f32> {
     st.tensor(name).unwrap().data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
+/// A JSON file of tests/data/sensitivity (scripts/sensitivity/single_layer.py's output).
+fn json_fixture(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sensitivity").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `ours` within `rel` (relative) of the fixture's number `theirs`.
+fn close_to(what: &str, name: &str, ours: f64, theirs: &serde_json::Value, rel: f64) {
+    let theirs = theirs.as_f64().unwrap();
+    assert!((ours - theirs).abs() <= rel * theirs.abs() + 1e-9, "{what} {name}: {ours} vs transformers {theirs}");
+}
+
 /// The fixture's four sequences at their real lengths, and the tiny model's options.
 fn tiny_options(reference: &SafeTensors<'_>) -> ReportOptions {
     let ids = ints(reference, "input_ids");
@@ -99,6 +111,46 @@ fn tiny_report_matches_independent_computations() {
         assert_eq!(seed.amplification, m.logits_mse / seed.weight_mse);
     }
 
+    // Each layer quantized alone, against transformers running bnb's round trip of that layer
+    // (tests/data/sensitivity/tiny.json): the metrics, and the sums and allocation run computed on
+    // the host from transformers' logits.
+    let fixture = json_fixture("tiny.json");
+    let sensitivity = report.sensitivity.as_ref().expect("sensitivity is on by default");
+    assert_eq!(sensitivity.layers.len(), 2 * 2);
+    for expected in fixture["layers"].as_array().unwrap() {
+        let (layer, format) = (expected["layer"].as_u64().unwrap() as usize, expected["format"].as_str().unwrap());
+        let row = sensitivity.layers.iter().find(|r| r.layer == layer && r.format.as_str() == format).unwrap();
+        let what = format!("{format} layer {layer}");
+        close_to(&what, "logits MSE", row.logits_mse, &expected["logits_mse"], 1e-3);
+        close_to(&what, "KL mean", row.kl_mean, &expected["kl_mean"], 1e-3);
+        assert!((row.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5, "{what} ΔCE {}", row.delta_ce);
+        assert_eq!(row.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        // The layer's weight MSE pools its seven linears, as quantized by the codebook crate above.
+        let (se, n) = report
+            .layers
+            .iter()
+            .filter(|r| r.layer == layer && r.format == row.format)
+            .fold((0.0, 0usize), |(se, n), r| (se + r.mse * r.numel as f64, n + r.numel));
+        assert!((row.weight_mse - se / n as f64).abs() <= 1e-12 * row.weight_mse, "{what} weight MSE");
+        assert_eq!(row.amplification, row.logits_mse / row.weight_mse);
+    }
+    for (format, additivity) in &sensitivity.additivity {
+        let key = format.as_str();
+        let what = format!("{key} additivity");
+        close_to(&what, "Σ KL", additivity.sum_kl, &fixture["sums"][key]["sum_kl"], 1e-3);
+        close_to(&what, "full KL", additivity.full_kl, &fixture["full"][key]["kl_mean"], 1e-3);
+        let sum_delta_ce = fixture["sums"][key]["sum_delta_ce"].as_f64().unwrap();
+        assert!((additivity.sum_delta_ce - sum_delta_ce).abs() < 4e-5, "{what} Σ ΔCE {}", additivity.sum_delta_ce);
+        let r2 = additivity.r2.expect("two formats give an R²");
+        assert!(r2 <= 1.0 && r2.is_finite(), "{what} R² {r2}");
+        // Two layers: k = 1 is the one allocation, and it is run for real.
+        let kept = &fixture["kept"][key];
+        let allocation = sensitivity.allocation.iter().find(|a| a.format == *format).unwrap();
+        assert_eq!(allocation.k, 1);
+        assert_eq!(allocation.kept_layers, vec![kept["kept_layers"][0].as_u64().unwrap() as usize], "{what}");
+        close_to(&what, "k = 1 measured KL", allocation.measured_kl.unwrap(), &kept["kl_mean"], 1e-3);
+    }
+
     // All four outputs, atomically, and refused over an existing directory without --force.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
@@ -114,6 +166,7 @@ fn tiny_report_matches_independent_computations() {
         "plots/rate_distortion.svg",
         "plots/layer_mse.svg",
         "plots/layer_amplification.svg",
+        "plots/sensitivity.svg",
     ] {
         assert!(out.join(file).is_file(), "{file}");
     }
@@ -154,6 +207,54 @@ fn tiny_report_matches_independent_computations() {
     write_report(&report, &out, true).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("report")], "no temporary directory is left");
+}
+
+/// The sensitivity stage's path: only layer 1 quantized, run from the reference's residual stream
+/// entering layer 1, gives the logits of transformers' model whose layer-1 linears were replaced
+/// by bnb's dequantize(quantize_4bit(W)) (tests/data/sensitivity/tiny_layer1_nf4_logits).
+#[test]
+fn single_layer_logits_match_transformers() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use quantbound::llama::linear::Linear;
+    use quantbound::llama::model::Llama;
+
+    let device = Default::default();
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let (ids, mask) = (ints(&reference, "input_ids"), ints(&reference, "attention_mask"));
+    let (batch, seq) = (4, ids.len() / 4);
+    let model = Llama::<Cpu>::from_folder(&tiny(), &device, &|_, t| Ok(t)).unwrap();
+    let options = QuantizeOptions::new(QuantType::Nf4.codebook());
+    let layer1 = model
+        .map_linears(|id, linear| {
+            if id.layer != 1 {
+                return Ok(linear.clone());
+            }
+            let name = id.tensor_name();
+            let q =
+                Quantized4bit::quantize(&name, FloatSlice::F32(&linear.weight_values()), &linear.shape(), &options)?;
+            Linear::quantized(&q, &name, &device)
+        })
+        .unwrap();
+    let tensor = |v: &[i64]| Tensor::<Cpu, 2, Int>::from_data(TensorData::new(v.to_vec(), [batch, seq]), &device);
+    let (residuals, _) = model.forward_traced(tensor(&ids), tensor(&mask));
+    assert_eq!(residuals.len(), 2);
+    let logits: Vec<f32> = layer1.forward_from(1, residuals[1].clone(), tensor(&mask)).into_data().to_vec().unwrap();
+    let whole: Vec<f32> = layer1.forward(tensor(&ids), tensor(&mask)).into_data().to_vec().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sensitivity/tiny_layer1_nf4_logits.safetensors");
+    let expected_bytes = std::fs::read(path).unwrap();
+    let expected = floats(&SafeTensors::deserialize(&expected_bytes).unwrap(), "logits");
+    let mut worst = 0f32;
+    for (position, &real) in mask.iter().enumerate() {
+        if real == 1 {
+            for v in position * 512..(position + 1) * 512 {
+                worst = worst.max((logits[v] - expected[v]).abs());
+                // Starting at layer 1 skips no arithmetic that differs: the same numbers.
+                assert_eq!(logits[v], whole[v], "position {position}");
+            }
+        }
+    }
+    assert!(worst <= 1e-4, "max |Δlogit| {worst} against transformers");
 }
 
 #[test]
@@ -229,15 +330,35 @@ fn short_sample_report() {
         eprintln!("SKIPPED short_sample_report: run `cargo xtask fetch-sample`");
         return;
     };
+    // Two sentences as transformers' tokenizer of the GGUF gives them (no bos).
+    let fixture = json_fixture("smollm2_layer8.json");
+    let sequences = fixture["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+        .collect();
     let options = ReportOptions {
-        texts: Texts::Lines(vec![
-            "The capital of France is Paris, and the capital of Italy is Rome.".into(),
-            "Rust is a systems programming language focused on safety.".into(),
-        ]),
+        texts: Texts::Tokens(sequences),
         texts_label: "two sentences".into(),
         ..ReportOptions::seed(ModelSpec::Sample, "sample")
     };
     let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+    // Layer 8 alone quantized, against transformers with bnb's round trip of that layer.
+    let sensitivity = report.sensitivity.as_ref().unwrap();
+    assert_eq!(sensitivity.layers.len(), 30 * 2);
+    for (key, expected) in fixture["runs"].as_object().unwrap() {
+        let row = sensitivity.layers.iter().find(|r| r.layer == 8 && r.format.as_str() == key).unwrap();
+        let what = format!("SmolLM2 layer 8 {key}");
+        eprintln!(
+            "{what}: logits MSE {} KL {} ΔCE {} top-1 {}",
+            row.logits_mse, row.kl_mean, row.delta_ce, row.top1_agreement
+        );
+        close_to(&what, "logits MSE", row.logits_mse, &expected["logits_mse"], 1e-3);
+        close_to(&what, "KL mean", row.kl_mean, &expected["kl_mean"], 2e-3);
+        assert!((row.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 1e-4, "{what} ΔCE {}", row.delta_ce);
+        assert_eq!(row.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+    }
     assert_eq!(report.model.layers, 30);
     assert_eq!(report.layers.len(), 30 * 7 * 2);
     let nf4 = &report.seed.methods[&QuantType::Nf4];
