@@ -386,6 +386,29 @@ fn short_sample_report() {
             assert!((a - b).abs() <= 1e-9, "layer {layer} {what} KL: {a} vs numpy {b}");
         }
     }
+    // Blahut–Arimoto on the fitted GGD's density, certified, never dips below its Shannon lower
+    // bound up to 5 bits; on the weights themselves it may, by as much as the weights' entropy is
+    // below their fit's (the bound uses the fit's), which is small.
+    let slb = |rate: f64| quantbound::theory::bounds::shannon_lower_bound(theory.h_ggd_bits, rate);
+    assert!(theory.blahut_arimoto_ggd.points.last().unwrap().rate > 4.98);
+    for p in &theory.blahut_arimoto_ggd.points {
+        assert!(
+            p.distortion >= slb(p.rate),
+            "GGD density R {}: D {} below the SLB {}",
+            p.rate,
+            p.distortion,
+            slb(p.rate)
+        );
+    }
+    for p in &theory.blahut_arimoto.points {
+        assert!(
+            p.distortion >= 0.99 * slb(p.rate),
+            "weights R {}: D {} vs the SLB {}",
+            p.rate,
+            p.distortion,
+            slb(p.rate)
+        );
+    }
     let mean = numpy["mean_seed_sampling"].as_f64().unwrap();
     assert!((report.seed.mean_kl_to_gauss_bits_seed_sampling - mean).abs() <= 1e-9);
     // NF4 device bytes: at most 0.3 × f16.

@@ -93,14 +93,22 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
     let rates: Vec<f64> = (0..=70).map(|i| 0.5 + i as f64 * 0.1).collect();
     let gauss: Vec<(f64, f64)> = rates.iter().map(|&r| (r, gaussian_distortion_rate(variance, r))).collect();
     let slb: Vec<(f64, f64)> = rates.iter().map(|&r| (r, shannon_lower_bound(t.h_ggd_bits, r))).collect();
-    let ba: Vec<(f64, f64)> = t.blahut_arimoto.iter().map(|p| (p.rate, p.distortion)).collect();
+    let curve = |c: &crate::report::RdCurve| c.points.iter().map(|p| (p.rate, p.distortion)).collect::<Vec<_>>();
+    let (ba, ba_ggd) = (curve(&t.blahut_arimoto), curve(&t.blahut_arimoto_ggd));
     let mut points = Vec::new();
     for view in &t.rates {
         for gap in &view.gaps {
             points.push((gap.format, view.rate, gap.weight_mse));
         }
     }
-    let all = gauss.iter().chain(&slb).chain(&ba).map(|p| p.1).chain(points.iter().map(|p| p.2)).filter(|v| *v > 0.0);
+    let all = gauss
+        .iter()
+        .chain(&slb)
+        .chain(&ba)
+        .chain(&ba_ggd)
+        .map(|p| p.1)
+        .chain(points.iter().map(|p| p.2))
+        .filter(|v| *v > 0.0);
     let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
@@ -116,10 +124,11 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
         .y_desc("MSE")
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()?;
-    let lines: [Line; 3] = [
+    let lines: [Line; 4] = [
         ("Gaussian D(R) = σ²·2^(−2R)", gauss, COLOURS[0]),
         ("GGD Shannon lower bound", slb, COLOURS[1]),
-        ("Blahut–Arimoto (weight histogram)", ba, COLOURS[2]),
+        ("Blahut–Arimoto (the weights)", ba, COLOURS[2]),
+        ("Blahut–Arimoto (the fitted GGD)", ba_ggd, COLOURS[3]),
     ];
     for (label, line, colour) in lines {
         chart

@@ -186,11 +186,14 @@ pub struct Theory {
     pub kl_to_gauss_bits: f64,
     /// Bounds and gaps at R = 4 and at the effective rate.
     pub rates: Vec<RateView>,
-    /// Blahut–Arimoto D(R) of the weight histogram.
-    pub blahut_arimoto: Vec<RdPoint>,
-    /// Histogram bins of the Blahut–Arimoto source (and of the KL).
+    /// Blahut–Arimoto D(R) of the weights, finely discretized (the gaps' Blahut–Arimoto column).
+    pub blahut_arimoto: RdCurve,
+    /// The same for the fitted GGD's density.
+    pub blahut_arimoto_ggd: RdCurve,
+    /// Bins of the seed's histogram (the KL and the plot).
     pub histogram_bins: usize,
-    /// Entropy of that discrete source, bits: its D(R) is 0 from this rate on.
+    /// Entropy of that 200-bin histogram as a discrete source, bits: its own D(R) is 0 from this
+    /// rate on, which is why Blahut–Arimoto runs on a finer discretization.
     pub histogram_entropy_bits: f64,
     /// MSE of NF4, FP4 and the optimal codebooks on this tensor.
     pub codebooks: Vec<CodebookRow>,
@@ -222,11 +225,26 @@ pub struct GapRow {
     pub gap_bits_vs_blahut_arimoto: f64,
 }
 
+/// A Blahut–Arimoto D(R) curve and the discretization it ran on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RdCurve {
+    /// Bin width of the discretization, and its bins with mass (each at its centroid).
+    pub bin_width: f64,
+    pub bins: usize,
+    /// The mean squared distance of the source from its bin's centroid, added to every point.
+    pub within_variance: f64,
+    pub points: Vec<RdPoint>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RdPoint {
     pub rate: f64,
+    /// A certified upper bound on the source's D at `rate`: the discretized source's D plus the
+    /// spread within the bins (achievable, so never below the Shannon lower bound).
     pub distortion: f64,
-    /// The true R(D) lies within this many bits below `rate`.
+    /// D of the discretized source itself.
+    pub discrete_distortion: f64,
+    /// The discretized source's true R(D) lies within this many bits below `rate`.
     pub accuracy_bits: f64,
 }
 

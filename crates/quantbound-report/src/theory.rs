@@ -1,9 +1,10 @@
 //! Stage 4, theory: the seed's tensor (`--layer`'s `mlp.down_proj`) against the bounds: the
 //! Gaussian D(R) and the GGD's Shannon lower bound at R = 4 and at R_eff, Blahut–Arimoto on its
-//! histogram, and the optimal codebooks ([`crate::codebooks`]).
+//! weights and on its fitted GGD, each finely discretized, and the optimal codebooks
+//! ([`crate::codebooks`]).
 
 use quantbound_codebook::{Blocksize, QuantType};
-use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource};
+use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource, Discretization};
 use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
 use quantbound_theory::histogram::SEED_BINS;
 use rayon::prelude::*;
@@ -11,15 +12,19 @@ use rayon::prelude::*;
 use crate::analyse::{Analysis, LinearStats};
 use crate::error::{theory, Result};
 use crate::options::ReportOptions;
-use crate::report::{GapRow, RateView, RdPoint, SeedGgd, Theory};
+use crate::report::{GapRow, RateView, RdCurve, RdPoint, SeedGgd, Theory};
 
 /// The rate the seed evaluates its bounds at.
 pub(crate) const SEED_RATE: f64 = 4.0;
 /// Blahut–Arimoto accuracy asked for, bits (each point reports the accuracy it reached).
 pub(crate) const BA_TOLERANCE: f64 = 1e-2;
-/// Rates of the Blahut–Arimoto curve besides R = 4 and R_eff. Lower rates converge too slowly on
-/// a 200-bin source to be worth their minutes (theory crate: Blahut's iteration at small slopes).
-const BA_RATES: [f64; 2] = [3.0, 3.5];
+/// Rates of the Blahut–Arimoto curves besides R = 4 and R_eff, up to the highest the report
+/// certifies against the Shannon lower bound.
+const BA_RATES: [f64; 3] = [3.0, 3.5, 5.0];
+/// The discretization's bins are this fraction of √D at the curve's highest rate (D there taken
+/// as the GGD's Shannon lower bound, the smallest D the curve can reach): the spread within the
+/// bins is then at most 1/192 of any D on the curve.
+pub(crate) const BA_BIN_FRACTION: f64 = 0.25;
 
 /// Everything the theory of the seed's tensor is computed from.
 pub(crate) struct SeedTensor<'a> {
@@ -61,18 +66,24 @@ impl<'a> SeedTensor<'a> {
     /// The tensor against the bounds, Blahut–Arimoto and the optimal codebooks.
     pub fn theory(&self) -> Result<Theory> {
         let dist = self.stats.fit.dist;
-        let source = DiscreteSource::histogram(self.weights, SEED_BINS).map_err(theory(&self.name))?;
-        // The same equal-width bins as densities, for the plot.
-        let width = source.values[1] - source.values[0];
-        let histogram = source.values.iter().zip(&source.probabilities).map(|(&v, &p)| (v, p / width)).collect();
-        let histogram_entropy_bits = source.entropy_bits();
-        // The Blahut–Arimoto points, each on its own, beside the codebook designs: the stage takes
-        // as long as its longest part.
-        let (curve, codebooks) = rayon::join(
-            || self.blahut_arimoto(&source, histogram_entropy_bits),
+        // The seed's 200 equal-width bins as densities, for the plot.
+        let plotted = DiscreteSource::histogram(self.weights, SEED_BINS).map_err(theory(&self.name))?;
+        let width = plotted.values[1] - plotted.values[0];
+        let histogram = plotted.values.iter().zip(&plotted.probabilities).map(|(&v, &p)| (v, p / width)).collect();
+        // Blahut–Arimoto on the weights and on the fitted density, each finely discretized, beside
+        // the codebook designs: the stage takes as long as its longest part.
+        let rates = self.ba_rates();
+        let bin_width = BA_BIN_FRACTION * shannon_lower_bound(dist.entropy_bits(), rates[rates.len() - 1]).sqrt();
+        let ((weights, density), codebooks) = rayon::join(
+            || {
+                rayon::join(
+                    || Discretization::of_samples(self.weights, bin_width).map(|d| self.blahut_arimoto(d, &rates)),
+                    || Discretization::of_density(&dist, bin_width).map(|d| self.blahut_arimoto(d, &rates)),
+                )
+            },
             || crate::codebooks::codebooks(&self.name, self.weights, &dist, self.blocksize),
         );
-        let curve = curve?;
+        let (curve, curve_ggd) = (weights.map_err(theory(&self.name))??, density.map_err(theory(&self.name))??);
         Ok(Theory {
             tensor: self.name.clone(),
             numel: self.weights.len(),
@@ -83,42 +94,56 @@ impl<'a> SeedTensor<'a> {
             h_ggd_bits: dist.entropy_bits(),
             h_ggd_bits_seed_formula: dist.entropy_bits_seed_formula(),
             kl_to_gauss_bits: self.stats.kl_bits,
-            rates: [SEED_RATE, self.effective_rate].iter().map(|&rate| self.rate_view(rate, &curve)).collect(),
+            rates: [SEED_RATE, self.effective_rate].iter().map(|&rate| self.rate_view(rate, &curve.points)).collect(),
             blahut_arimoto: curve,
+            blahut_arimoto_ggd: curve_ggd,
             histogram_bins: SEED_BINS,
             codebooks: codebooks?,
             histogram,
-            histogram_entropy_bits,
+            histogram_entropy_bits: plotted.entropy_bits(),
             down_proj_kl_bits: self.down_proj_kl_bits.clone(),
             down_proj_kl_bits_seed_sampling: self.down_proj_kl_bits_seed_sampling.clone(),
         })
     }
 
-    /// D(R) of the histogram at the curve's rates below its entropy (above it D is 0).
-    fn blahut_arimoto(&self, source: &DiscreteSource, entropy_bits: f64) -> Result<Vec<RdPoint>> {
+    /// The curve's rates, ascending.
+    fn ba_rates(&self) -> Vec<f64> {
         let mut rates: Vec<f64> = BA_RATES.to_vec();
         rates.extend([SEED_RATE, self.effective_rate]);
         rates.sort_by(f64::total_cmp);
         rates.dedup();
         rates
+    }
+
+    /// D(R) of `discretization` at `rates`, each point certified for the undiscretized source.
+    fn blahut_arimoto(&self, discretization: Discretization, rates: &[f64]) -> Result<RdCurve> {
+        let source = &discretization.source;
+        let within = discretization.within_variance;
+        let points = rates
             .par_iter()
-            .filter(|&&r| r < entropy_bits)
             .map(|&rate| {
                 let p = distortion_at_rate(source, rate, BA_TOLERANCE).map_err(theory(&self.name))?;
-                Ok(RdPoint { rate: p.rate, distortion: p.distortion, accuracy_bits: p.accuracy })
+                Ok(RdPoint {
+                    rate: p.rate,
+                    distortion: p.distortion + within,
+                    discrete_distortion: p.distortion,
+                    accuracy_bits: p.accuracy,
+                })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RdCurve { bin_width: discretization.bin_width, bins: source.values.len(), within_variance: within, points })
     }
 
     /// The bounds at `rate` and each format's gaps to them.
     fn rate_view(&self, rate: f64, curve: &[RdPoint]) -> RateView {
         let d_gauss = gaussian_distortion_rate(self.stats.variance, rate);
         let slb = shannon_lower_bound(self.stats.fit.dist.entropy_bits(), rate);
-        // The curve's point nearest `rate`.
+        // The curve's point nearest `rate`, moved to `rate` along D ∝ 2^(−2R) (the curve's slope at
+        // these rates; the points sit within the tolerance of their rates).
         let ba = curve
             .iter()
             .min_by(|a, b| (a.rate - rate).abs().total_cmp(&(b.rate - rate).abs()))
-            .map_or(f64::NAN, |p| p.distortion);
+            .map_or(f64::NAN, |p| p.distortion * (-2.0 * (rate - p.rate)).exp2());
         let gaps = self
             .errors
             .iter()

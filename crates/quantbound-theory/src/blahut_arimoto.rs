@@ -2,7 +2,10 @@
 //! algorithm: the "exact" D(R) of a layer's empirical weight histogram, to set beside the Shannon
 //! lower bound.
 
+use statrs::distribution::{Continuous, ContinuousCDF};
+
 use crate::error::{Result, TheoryError};
+use crate::ggd::GeneralizedGaussian;
 use crate::histogram::Histogram;
 
 /// A discrete source: values and their probabilities (a histogram's bin centres and masses).
@@ -33,6 +36,118 @@ impl DiscreteSource {
         self.values.iter().zip(&self.probabilities).map(|(v, p)| p * (v - mean).powi(2)).sum()
     }
 }
+
+/// A fine discretization of a source for Blahut–Arimoto: bins of width `bin_width`, each bin's
+/// mass at its centroid (the mean of the source within it).
+///
+/// Coding the centroid instead of the value costs exactly the spread within the bins: for any
+/// point (R, D) achievable on the discrete source, (R, D + `within_variance`) is achievable on
+/// the original one (X → its bin's centroid → the code; the cross term vanishes because the
+/// centroid is X's conditional mean). So `distortion + within_variance` is a certified upper bound
+/// on the original source's D(R), which therefore can never fall below its Shannon lower bound,
+/// however close the discrete curve comes to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Discretization {
+    pub source: DiscreteSource,
+    pub bin_width: f64,
+    /// E[Var(X | bin)]: the mean squared distance of the source from its bin's centroid.
+    pub within_variance: f64,
+}
+
+/// Gauss–Legendre nodes and weights on [−1, 1], 5 points (exact for polynomials of degree 9).
+const GAUSS_LEGENDRE_5: [(f64, f64); 5] = [
+    (0.0, 0.568_888_888_888_888_9),
+    (-0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
+    (0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
+    (-0.906_179_845_938_664, 0.236_926_885_056_189_1),
+    (0.906_179_845_938_664, 0.236_926_885_056_189_1),
+];
+
+/// Mass the density discretization leaves outside its bins, half in each tail.
+const TAIL_MASS: f64 = 1e-12;
+
+impl Discretization {
+    /// The samples `x` in bins of `bin_width` from min x to max x; the centroids and the spread are
+    /// the samples' own.
+    pub fn of_samples(x: &[f32], bin_width: f64) -> Result<Self> {
+        let bins = Self::bins_of(x, bin_width)?;
+        let histogram = Histogram::equal_width(x, bins, "samples")?;
+        // Offsets from each bin's centre, summed, and their squares: no cancellation.
+        let (mut offset, mut squared) = (vec![0.0; bins], vec![0.0; bins]);
+        for &v in x {
+            let v = f64::from(v);
+            let k = (((v - histogram.lo) / histogram.width) as usize).min(bins - 1);
+            let d = v - histogram.centre(k);
+            offset[k] += d;
+            squared[k] += d * d;
+        }
+        let n = x.len() as f64;
+        let (mut values, mut probabilities, mut within) = (Vec::new(), Vec::new(), 0.0);
+        for (k, &count) in histogram.counts.iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
+            let c = count as f64;
+            values.push(histogram.centre(k) + offset[k] / c);
+            probabilities.push(c / n);
+            within += squared[k] - offset[k] * offset[k] / c;
+        }
+        Ok(Discretization {
+            source: DiscreteSource { values, probabilities },
+            bin_width: histogram.width,
+            within_variance: (within / n).max(0.0),
+        })
+    }
+
+    /// The density of `dist` in bins of `bin_width` over its central 1 − 10⁻¹² of mass; each
+    /// bin's mass, centroid and spread by 5-point Gauss–Legendre quadrature, the masses
+    /// renormalised to 1.
+    pub fn of_density(dist: &GeneralizedGaussian, bin_width: f64) -> Result<Self> {
+        let (lo, hi) = (dist.inverse_cdf(TAIL_MASS / 2.0), dist.inverse_cdf(1.0 - TAIL_MASS / 2.0));
+        if !(bin_width > 0.0 && (hi - lo) / bin_width <= MAX_BINS as f64) {
+            return Err(TheoryError::InvalidArgument(format!(
+                "bin width {bin_width:e} over [{lo:e}, {hi:e}]: must be > 0 and give at most {MAX_BINS} bins"
+            )));
+        }
+        let bins = ((hi - lo) / bin_width).ceil() as usize;
+        let (mut values, mut probabilities, mut second) = (Vec::new(), Vec::new(), 0.0);
+        for k in 0..bins {
+            let (a, half) = (lo + k as f64 * bin_width, bin_width / 2.0);
+            let (mut m0, mut m1, mut m2) = (0.0, 0.0, 0.0);
+            for (node, weight) in GAUSS_LEGENDRE_5 {
+                let offset = half * node; // from the bin's centre
+                let f = weight * half * dist.pdf(a + half + offset);
+                (m0, m1, m2) = (m0 + f, m1 + f * offset, m2 + f * offset * offset);
+            }
+            if m0 > 0.0 {
+                values.push(a + half + m1 / m0);
+                probabilities.push(m0);
+                second += m2 - m1 * m1 / m0;
+            }
+        }
+        let total: f64 = probabilities.iter().sum();
+        probabilities.iter_mut().for_each(|p| *p /= total);
+        Ok(Discretization {
+            source: DiscreteSource { values, probabilities },
+            bin_width,
+            within_variance: (second / total).max(0.0),
+        })
+    }
+
+    fn bins_of(x: &[f32], bin_width: f64) -> Result<usize> {
+        let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let bins = (f64::from(hi) - f64::from(lo)) / bin_width;
+        if !(bin_width > 0.0 && bins <= MAX_BINS as f64) {
+            return Err(TheoryError::InvalidArgument(format!(
+                "bin width {bin_width:e} over [{lo:e}, {hi:e}]: must be > 0 and give at most {MAX_BINS} bins"
+            )));
+        }
+        Ok((bins.ceil() as usize).max(1))
+    }
+}
+
+/// The most bins a discretization may have (Blahut–Arimoto's cost grows with them).
+pub const MAX_BINS: usize = 1 << 16;
 
 /// One point of the R(D) curve.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,8 +251,11 @@ fn rd_point_from(source: &DiscreteSource, s: f64, tolerance_bits: f64, q: &mut [
 pub fn distortion_at_rate(source: &DiscreteSource, rate: f64, tolerance_bits: f64) -> Result<RdPoint> {
     // The slope at which a Gaussian of the same variance reaches this rate, as a first guess.
     let guess = 1.0 / (2.0 * source.variance() * (-2.0 * rate).exp2());
-    // Each point starts from the last one's output distribution.
-    let mut q = vec![1.0 / source.values.len() as f64; source.values.len()];
+    // The first point starts from the source's own distribution (at the rates that matter the
+    // optimal output is the source, slightly narrowed), kept off zero so that every value stays
+    // usable; each later point from the last one's output distribution.
+    let floor = 1e-2 / source.values.len() as f64;
+    let mut q: Vec<f64> = source.probabilities.iter().map(|p| (p + floor) / (1.0 + 1e-2)).collect();
     let mut at = |s: f64| rd_point_from(source, s, tolerance_bits / 4.0, &mut q);
     let (mut lo, mut hi) = (guess / 4.0, guess * 4.0);
     while at(lo)?.rate > rate && lo > 1e-300 {
