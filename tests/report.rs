@@ -121,18 +121,22 @@ fn tiny_report_matches_independent_computations() {
         let (layer, format) = (expected["layer"].as_u64().unwrap() as usize, expected["format"].as_str().unwrap());
         let row = sensitivity.layers.iter().find(|r| r.layer == layer && r.format.as_str() == format).unwrap();
         let what = format!("{format} layer {layer}");
-        close_to(&what, "logits MSE", row.logits_mse, &expected["logits_mse"], 1e-3);
-        close_to(&what, "KL mean", row.kl_mean, &expected["kl_mean"], 1e-3);
-        assert!((row.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5, "{what} ΔCE {}", row.delta_ce);
-        assert_eq!(row.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        close_to(&what, "logits MSE", row.run.logits_mse, &expected["logits_mse"], 1e-3);
+        close_to(&what, "KL mean", row.run.kl_mean, &expected["kl_mean"], 1e-3);
+        assert!(
+            (row.run.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5,
+            "{what} ΔCE {}",
+            row.run.delta_ce
+        );
+        assert_eq!(row.run.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
         // The layer's weight MSE pools its seven linears, as quantized by the codebook crate above.
         let (se, n) = report
             .layers
             .iter()
             .filter(|r| r.layer == layer && r.format == row.format)
             .fold((0.0, 0usize), |(se, n), r| (se + r.mse * r.numel as f64, n + r.numel));
-        assert!((row.weight_mse - se / n as f64).abs() <= 1e-12 * row.weight_mse, "{what} weight MSE");
-        assert_eq!(row.amplification, row.logits_mse / row.weight_mse);
+        assert!((row.run.weight_mse - se / n as f64).abs() <= 1e-12 * row.run.weight_mse, "{what} weight MSE");
+        assert_eq!(row.run.amplification, row.run.logits_mse / row.run.weight_mse);
     }
     for (format, additivity) in &sensitivity.additivity {
         let key = format.as_str();
@@ -207,6 +211,52 @@ fn tiny_report_matches_independent_computations() {
     write_report(&report, &out, true).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("report")], "no temporary directory is left");
+}
+
+/// `--sensitivity linears`: each linear type quantized in every layer at once, against
+/// transformers doing the same (tests/data/sensitivity/tiny.json); `--sensitivity off` runs
+/// neither and writes no sensitivity plot.
+#[test]
+fn linear_type_sensitivity_matches_transformers_and_off_runs_none() {
+    use quantbound::report::SensitivityMode;
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let options = ReportOptions { sensitivity: SensitivityMode::Linears, ..tiny_options(&reference) };
+    let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+    let sensitivity = report.sensitivity.as_ref().unwrap();
+    assert_eq!(sensitivity.linears.len(), 7 * 2);
+    let fixture = json_fixture("tiny.json");
+    for expected in fixture["linears"].as_array().unwrap() {
+        let (linear, format) = (expected["linear"].as_str().unwrap(), expected["format"].as_str().unwrap());
+        let row = sensitivity.linears.iter().find(|r| r.linear.to_string() == linear && r.format.as_str() == format);
+        let row = row.unwrap_or_else(|| panic!("{format} {linear}: no row"));
+        let what = format!("{format} all {linear}");
+        close_to(&what, "logits MSE", row.run.logits_mse, &expected["logits_mse"], 1e-3);
+        close_to(&what, "KL mean", row.run.kl_mean, &expected["kl_mean"], 1e-3);
+        assert!((row.run.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5, "{what} ΔCE");
+        assert_eq!(row.run.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+    }
+    for (format, a) in &sensitivity.additivity {
+        let sum: f64 = fixture["linears"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["format"] == format.as_str())
+            .map(|r| r["kl_mean"].as_f64().unwrap())
+            .sum();
+        let ours = a.sum_kl_linear_types.unwrap();
+        assert!((ours - sum).abs() <= 1e-3 * sum, "{format} Σ KL over linear types {ours} vs {sum}");
+    }
+
+    let off = ReportOptions { sensitivity: SensitivityMode::Off, ..options };
+    let report = quantbound::report::run::<Cpu>(&off, &Default::default(), &NoProgress).unwrap();
+    assert!(report.sensitivity.is_none() && !report.timings.contains_key("sensitivity"));
+    assert!(report.layers.iter().all(|r| r.layer_kl_mean.is_none()));
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&report, &dir.path().join("r"), false).unwrap();
+    assert!(!dir.path().join("r/plots/sensitivity.svg").exists());
+    let md = std::fs::read_to_string(dir.path().join("r/report.md")).unwrap();
+    assert!(!md.contains("## Layer sensitivity") && md.contains("amplification (derived)"));
 }
 
 /// The sensitivity stage's path: only layer 1 quantized, run from the reference's residual stream
@@ -352,12 +402,16 @@ fn short_sample_report() {
         let what = format!("SmolLM2 layer 8 {key}");
         eprintln!(
             "{what}: logits MSE {} KL {} ΔCE {} top-1 {}",
-            row.logits_mse, row.kl_mean, row.delta_ce, row.top1_agreement
+            row.run.logits_mse, row.run.kl_mean, row.run.delta_ce, row.run.top1_agreement
         );
-        close_to(&what, "logits MSE", row.logits_mse, &expected["logits_mse"], 1e-3);
-        close_to(&what, "KL mean", row.kl_mean, &expected["kl_mean"], 2e-3);
-        assert!((row.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 1e-4, "{what} ΔCE {}", row.delta_ce);
-        assert_eq!(row.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        close_to(&what, "logits MSE", row.run.logits_mse, &expected["logits_mse"], 1e-3);
+        close_to(&what, "KL mean", row.run.kl_mean, &expected["kl_mean"], 2e-3);
+        assert!(
+            (row.run.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 1e-4,
+            "{what} ΔCE {}",
+            row.run.delta_ce
+        );
+        assert_eq!(row.run.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
     }
     assert_eq!(report.model.layers, 30);
     assert_eq!(report.layers.len(), 30 * 7 * 2);

@@ -64,11 +64,11 @@ def bnb_roundtrip(w, quant_type):
     return out.reshape(w.shape)
 
 
-def quantized(model, layers, quant_type):
-    """A copy of `model` whose decoder linears in `layers` are bnb round trips."""
+def quantized(model, layers, quant_type, linears=LINEARS):
+    """A copy of `model` whose decoder linears `linears` in `layers` are bnb round trips."""
     m = copy.deepcopy(model)
     for layer in layers:
-        for name in LINEARS:
+        for name in linears:
             module = m.get_submodule(f"model.layers.{layer}.{name}")
             with torch.no_grad():
                 module.weight.copy_(bnb_roundtrip(module.weight.data, quant_type))
@@ -108,7 +108,7 @@ def tiny():
     model = AutoModelForCausalLM.from_pretrained(TINY, dtype=torch.float32, attn_implementation="eager").eval()
     layers = model.config.num_hidden_layers
     ref = logits_of(model, ids, mask)
-    out = {"blocksize": BLOCKSIZE, "layers": [], "full": {}, "sums": {}, "kept": {}}
+    out = {"blocksize": BLOCKSIZE, "layers": [], "linears": [], "full": {}, "sums": {}, "kept": {}}
     for quant_type in ["nf4", "fp4"]:
         per_layer = []
         for layer in range(layers):
@@ -122,6 +122,9 @@ def tiny():
                                           mask)
         out["sums"][quant_type] = {"sum_kl": sum(m["kl_mean"] for m in per_layer),
                                    "sum_delta_ce": sum(m["delta_ce"] for m in per_layer)}
+        for name in LINEARS:
+            logits = logits_of(quantized(model, range(layers), quant_type, [name]), ids, mask)
+            out["linears"].append({"linear": name, "format": quant_type, **metrics(ref, logits, ids, mask)})
         most = max(range(layers), key=lambda l: per_layer[l]["kl_mean"])
         rest = [l for l in range(layers) if l != most]
         kept = metrics(ref, logits_of(quantized(model, rest, quant_type), ids, mask), ids, mask)

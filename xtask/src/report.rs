@@ -170,7 +170,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
     if let Some(sensitivity) = &report.sensitivity {
         for (format, a) in &sensitivity.additivity {
             let ranked = sensitivity.layers.iter().filter(|r| r.format == *format);
-            let most = ranked.clone().max_by(|a, b| a.kl_mean.total_cmp(&b.kl_mean)).map_or(0, |r| r.layer);
+            let most = ranked.clone().max_by(|a, b| a.run.kl_mean.total_cmp(&b.run.kl_mean)).map_or(0, |r| r.layer);
             println!(
                 "{:<6} layer sensitivity: Σ single-layer KL {:.5} vs full {:.5}; most sensitive layer {most}",
                 format.as_str().to_uppercase(),

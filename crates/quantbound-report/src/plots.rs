@@ -212,7 +212,7 @@ fn layer_amplification(report: &Report, file: &Path) -> Drawn {
                     .layers
                     .iter()
                     .filter(|r| r.format == f)
-                    .map(|r| (r.layer as f64, r.amplification))
+                    .map(|r| (r.layer as f64, r.run.amplification))
                     .collect(),
             ),
             None => {
@@ -234,7 +234,7 @@ fn sensitivity(report: &Report, file: &Path) -> Drawn {
     let mut series = Vec::new();
     for &f in &report.settings.formats {
         let rows: Vec<_> = sensitivity.layers.iter().filter(|r| r.format == f).collect();
-        series.push((format!("{} measured", upper(f)), rows.iter().map(|r| (r.layer as f64, r.kl_mean)).collect()));
+        series.push((format!("{} measured", upper(f)), rows.iter().map(|r| (r.layer as f64, r.run.kl_mean)).collect()));
         series.push((
             format!("{} predicted (a_l · relMSE_l)", upper(f)),
             rows.iter().map(|r| (r.layer as f64, r.predicted_kl)).collect(),

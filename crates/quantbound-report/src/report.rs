@@ -312,20 +312,27 @@ pub struct Sensitivity {
     pub allocation: Vec<Allocation>,
 }
 
-/// One format applied to one decoder layer only.
+/// One run with part of the model quantized: its weight error and what it did to the output.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LayerSensitivity {
-    pub layer: usize,
-    pub format: QuantType,
-    /// MSE over all the layer's quantized weights (its seven linears together).
+pub struct PartRun {
+    /// MSE over all the part's quantized weights.
     pub weight_mse: f64,
     pub logits_mse: f64,
     /// KL(ref ‖ q) mean, nats: ΔKL, as the reference's own KL is 0.
     pub kl_mean: f64,
     pub delta_ce: f64,
     pub top1_agreement: f64,
-    /// logits_mse / weight_mse: the seed's definition, measured for this layer alone.
+    /// logits_mse / weight_mse: the seed's definition, measured for this part alone.
     pub amplification: f64,
+}
+
+/// One format applied to one decoder layer only (its seven linears).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerSensitivity {
+    pub layer: usize,
+    pub format: QuantType,
+    #[serde(flatten)]
+    pub run: PartRun,
     /// weight_mse / mean(w²) over the layer's weights.
     pub rel_mse: f64,
     /// a_l · rel_mse: the linear model's ΔKL for this run.
@@ -337,12 +344,8 @@ pub struct LayerSensitivity {
 pub struct LinearTypeSensitivity {
     pub linear: LinearKind,
     pub format: QuantType,
-    pub weight_mse: f64,
-    pub logits_mse: f64,
-    pub kl_mean: f64,
-    pub delta_ce: f64,
-    pub top1_agreement: f64,
-    pub amplification: f64,
+    #[serde(flatten)]
+    pub run: PartRun,
 }
 
 /// Do the single-layer errors add up to the fully quantized model's?

@@ -48,10 +48,10 @@ pub(crate) fn layer_rows(
                 gap_bits_vs_gauss_reff: ge,
                 gap_bits_vs_ggd_reff: se,
                 amplification: m.logits_mse / e.mse,
-                layer_logits_mse: measured.map(|r| r.logits_mse),
-                layer_kl_mean: measured.map(|r| r.kl_mean),
-                layer_delta_ce: measured.map(|r| r.delta_ce),
-                layer_amplification: measured.map(|r| r.amplification),
+                layer_logits_mse: measured.map(|r| r.run.logits_mse),
+                layer_kl_mean: measured.map(|r| r.run.kl_mean),
+                layer_delta_ce: measured.map(|r| r.run.delta_ce),
+                layer_amplification: measured.map(|r| r.run.amplification),
             });
         }
     }

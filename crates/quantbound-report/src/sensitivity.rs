@@ -16,7 +16,9 @@ use crate::analyse::Analysis;
 use crate::error::Result;
 use crate::forward::{Candidate, Evaluator};
 use crate::options::SensitivityMode;
-use crate::report::{Additivity, Allocation, LayerCoefficients, LayerSensitivity, LinearTypeSensitivity, Sensitivity};
+use crate::report::{
+    Additivity, Allocation, LayerCoefficients, LayerSensitivity, LinearTypeSensitivity, PartRun, Sensitivity,
+};
 
 /// Bits per weight of a layer kept out of quantization: stored as f16/bf16.
 pub const KEPT_BITS: f64 = 16.0;
@@ -78,6 +80,18 @@ impl PartError {
         }
         PartError { mse: squared_error / numel as f64, rel_mse: squared_error / squares, numel }
     }
+
+    /// The run of this part that gave `metrics`.
+    fn run(&self, metrics: &LogitMetrics) -> PartRun {
+        PartRun {
+            weight_mse: self.mse,
+            logits_mse: metrics.logits_mse,
+            kl_mean: metrics.kl_mean,
+            delta_ce: metrics.delta_ce,
+            top1_agreement: metrics.top1_agreement,
+            amplification: metrics.logits_mse / self.mse,
+        }
+    }
 }
 
 /// Measures the sensitivity `evaluator.options.sensitivity` asks for. `quantized` holds each
@@ -114,12 +128,7 @@ pub(crate) fn measure<B: QuantBackend>(
             rows.push(LayerSensitivity {
                 layer: l,
                 format: format.format,
-                weight_mse: error.mse,
-                logits_mse: m.logits_mse,
-                kl_mean: m.kl_mean,
-                delta_ce: m.delta_ce,
-                top1_agreement: m.top1_agreement,
-                amplification: m.logits_mse / error.mse,
+                run: error.run(m),
                 rel_mse: error.rel_mse,
                 predicted_kl: fit.kl[l] * error.rel_mse,
             });
@@ -127,17 +136,8 @@ pub(crate) fn measure<B: QuantBackend>(
         // The linear-type runs follow the layers', in DECODER_LINEARS order.
         let kinds: Vec<(LinearKind, &LogitMetrics)> = DECODER_LINEARS.into_iter().zip(&runs[f][layers..]).collect();
         for &(kind, m) in &kinds {
-            let error = PartError::of(analysis, f, &Part::Kind(kind));
-            linears.push(LinearTypeSensitivity {
-                linear: kind,
-                format: format.format,
-                weight_mse: error.mse,
-                logits_mse: m.logits_mse,
-                kl_mean: m.kl_mean,
-                delta_ce: m.delta_ce,
-                top1_agreement: m.top1_agreement,
-                amplification: m.logits_mse / error.mse,
-            });
+            let run = PartError::of(analysis, f, &Part::Kind(kind)).run(m);
+            linears.push(LinearTypeSensitivity { linear: kind, format: format.format, run });
         }
         let x: Vec<f64> = per_format[f].iter().map(|(e, _)| e.rel_mse).collect();
         let kl: Vec<f64> = per_format[f].iter().map(|(_, m)| m.kl_mean).collect();

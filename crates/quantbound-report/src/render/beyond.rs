@@ -29,7 +29,7 @@ pub(super) fn per_layer(report: &Report) -> String {
                     .layers
                     .iter()
                     .find(|r| r.layer == layer && r.format == f.format)
-                    .map_or(f64::NAN, |r| r.amplification),
+                    .map_or(f64::NAN, |r| r.run.amplification),
                 None => f.metrics.logits_mse / mean,
             };
             row.extend([e4(mean), e4(amplification)]);

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::table::Table;
 use super::{e4, upper};
-use crate::report::{Report, Sensitivity};
+use crate::report::{PartRun, Report, Sensitivity};
 use crate::sensitivity::KEPT_BITS;
 
 /// The section, or nothing with `--sensitivity off`.
@@ -38,13 +38,7 @@ fn per_layer(report: &Report, s: &Sensitivity) -> String {
         let mut row = vec![layer.to_string()];
         for &f in &report.settings.formats {
             if let Some(r) = s.layers.iter().find(|r| r.layer == layer && r.format == f) {
-                row.extend([
-                    e4(r.weight_mse),
-                    e4(r.kl_mean),
-                    format!("{:+.3e}", r.delta_ce),
-                    format!("{:.2}%", 100.0 * r.top1_agreement),
-                    e4(r.amplification),
-                ]);
+                row.extend(run_cells(&r.run));
             }
         }
         table.row(&row);
@@ -57,16 +51,16 @@ fn extremes(report: &Report, s: &Sensitivity) -> String {
     let mut out = String::from("\n");
     for &f in &report.settings.formats {
         let mut rows: Vec<_> = s.layers.iter().filter(|r| r.format == f).collect();
-        rows.sort_by(|a, b| b.kl_mean.total_cmp(&a.kl_mean));
+        rows.sort_by(|a, b| b.run.kl_mean.total_cmp(&a.run.kl_mean));
         let (Some(most), Some(least)) = (rows.first(), rows.last()) else { continue };
         let _ = writeln!(
             out,
             "- {}: most sensitive layer {} (ΔKL {}), least sensitive layer {} (ΔKL {}).",
             upper(f),
             most.layer,
-            e4(most.kl_mean),
+            e4(most.run.kl_mean),
             least.layer,
-            e4(least.kl_mean)
+            e4(least.run.kl_mean)
         );
     }
     out
@@ -145,18 +139,23 @@ fn allocation(report: &Report, s: &Sensitivity) -> String {
 fn linear_types(s: &Sensitivity) -> String {
     let mut table = Table::new(&["Linear", "Format", "weight MSE", "ΔKL", "ΔCE", "top-1", "amplification"]);
     for r in &s.linears {
-        table.row(&[
-            format!("`{}`", r.linear),
-            upper(r.format),
-            e4(r.weight_mse),
-            e4(r.kl_mean),
-            format!("{:+.3e}", r.delta_ce),
-            format!("{:.2}%", 100.0 * r.top1_agreement),
-            e4(r.amplification),
-        ]);
+        let mut row = vec![format!("`{}`", r.linear), upper(r.format)];
+        row.extend(run_cells(&r.run));
+        table.row(&row);
     }
     format!(
         "\n### One linear type at a time\n\nEach type quantized in every layer, the rest left as the reference.\n\n{}",
         table.render()
     )
+}
+
+/// weight MSE, ΔKL, ΔCE, top-1 and amplification, as the tables print them.
+fn run_cells(r: &PartRun) -> [String; 5] {
+    [
+        e4(r.weight_mse),
+        e4(r.kl_mean),
+        format!("{:+.3e}", r.delta_ce),
+        format!("{:.2}%", 100.0 * r.top1_agreement),
+        e4(r.amplification),
+    ]
 }
