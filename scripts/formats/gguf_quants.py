@@ -29,8 +29,8 @@ def cases():
     rng = np.random.default_rng(11)
     out = {}
     for scale in [1.0, 0.02, 3e-4]:
-        out[f"normal_{scale}"] = rng.standard_normal(32 * 24).astype(np.float32) * np.float32(scale)
-    out["laplace"] = rng.laplace(size=32 * 8).astype(np.float32)
+        out[f"normal_{scale}"] = rng.standard_normal(32 * 8).astype(np.float32) * np.float32(scale)
+    out["laplace"] = rng.laplace(size=32 * 4).astype(np.float32)
     out["zeros"] = np.zeros(64, np.float32)
     out["equal"] = np.concatenate([np.full(32, 0.5, np.float32), np.full(32, -3.0, np.float32)])
     # Rounding ties of every format: multiples of half a step of a block whose maximum is 8 (Q4_0's

@@ -27,6 +27,19 @@ impl Blocksize {
         self.0
     }
 
+    /// Bits per weight of a 4-bit code with this blocksize, the scales included:
+    /// 4 + 32/B with an f32 absmax per block; 4 + 8/B + 32/(256·B) with double quantization (a u8
+    /// code per block, an f32 scale per 256 blocks; the single f32 offset is ignored). B = 64: 4.5
+    /// and 4.127 bits.
+    pub fn bits_per_weight(self, double_quant: bool) -> f64 {
+        let b = self.0 as f64;
+        if double_quant {
+            4.0 + 8.0 / b + 32.0 / (256.0 * b)
+        } else {
+            4.0 + 32.0 / b
+        }
+    }
+
     /// Number of blocks covering `numel` elements (the last one may be partial).
     pub fn n_blocks(self, numel: usize) -> usize {
         numel.div_ceil(self.0)

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use half::f16;
 use quantbound_codebook::{FloatDtype, FloatVec};
+use quantbound_formats::ggml::{self, Block as _};
 use rayon::prelude::*;
 
 use crate::error::{LlamaError, Result};
@@ -94,32 +95,12 @@ impl GgmlType {
         match self {
             GgmlType::F32 => (1, 4),
             GgmlType::F16 | GgmlType::Bf16 => (1, 2),
-            GgmlType::Q4_0 => (32, size_of::<BlockQ4_0>()),
-            GgmlType::Q4_1 => (32, size_of::<BlockQ4_1>()),
+            GgmlType::Q4_0 => (ggml::BLOCK, ggml::Q4_0::BYTES),
+            GgmlType::Q4_1 => (ggml::BLOCK, ggml::Q4_1::BYTES),
             GgmlType::Q8_0 => (32, size_of::<BlockQ8_0>()),
         }
     }
 }
-
-/// ggml's `block_q4_0`: x = d·(q − 8); elements 0..16 in the low nibbles, 16..32 in the high ones
-/// (the opposite of bnb's order).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlockQ4_0 {
-    d: f16,
-    qs: [u8; 16],
-}
-const _: () = assert!(size_of::<BlockQ4_0>() == 18);
-
-/// ggml's `block_q4_1`: x = d·q + m, nibbles as in Q4_0.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlockQ4_1 {
-    d: f16,
-    m: f16,
-    qs: [u8; 16],
-}
-const _: () = assert!(size_of::<BlockQ4_1>() == 20);
 
 /// ggml's `block_q8_0`: x = d·q.
 #[repr(C)]
@@ -384,14 +365,8 @@ impl<'a> Gguf<'a> {
                     *o = d * f32::from(q);
                 }
             }),
-            GgmlType::Q4_0 => blocks(data, &mut out, |b: &BlockQ4_0, out| {
-                let d = b.d.to_f32();
-                split_nibbles(&b.qs, out, |q| d * (f32::from(q) - 8.0));
-            }),
-            GgmlType::Q4_1 => blocks(data, &mut out, |b: &BlockQ4_1, out| {
-                let (d, m) = (b.d.to_f32(), b.m.to_f32());
-                split_nibbles(&b.qs, out, |q| d * f32::from(q) + m);
-            }),
+            GgmlType::Q4_0 => ggml::dequantize::<ggml::Q4_0>(data, &mut out).expect("size checked by data()"),
+            GgmlType::Q4_1 => ggml::dequantize::<ggml::Q4_1>(data, &mut out).expect("size checked by data()"),
         }
         Ok(out)
     }
@@ -437,15 +412,6 @@ fn blocks<B: bytemuck::Pod + Sync>(data: &[u8], out: &mut [f32], f: impl Fn(&B, 
             f(block, out);
         }
     });
-}
-
-/// ggml's 4-bit order: element j in the low nibble of byte j, element j + 16 in its high nibble.
-fn split_nibbles(qs: &[u8; 16], out: &mut [f32], value: impl Fn(u8) -> f32) {
-    let (low, high) = out.split_at_mut(16);
-    for ((l, h), &q) in low.iter_mut().zip(high).zip(qs) {
-        *l = value(q & 0x0f);
-        *h = value(q >> 4);
-    }
 }
 
 /// llama.cpp's names → transformers' for the tensors outside the decoder linears (per-layer ones

@@ -39,17 +39,8 @@ pub fn gap_bits(mse: f64, bound: f64) -> f64 {
     0.5 * (mse / bound).log2()
 }
 
-/// Bits per weight of 4-bit blockwise absmax quantization, the scales included.
-///
-/// # Formula
-/// R_eff = 4 + 32/B with an f32 absmax per block of B;
-/// R_eff = 4 + 8/B + 32/(256·B) with double quantization (a u8 code per block, an f32 scale per
-/// 256 blocks; the single f32 offset is ignored). B = 64: 4.5 and 4.127 bits.
+/// Bits per weight of 4-bit blockwise absmax quantization, the scales included
+/// ([`Blocksize::bits_per_weight`], where the formula lives).
 pub fn effective_rate(blocksize: Blocksize, double_quant: bool) -> f64 {
-    let b = blocksize.get() as f64;
-    if double_quant {
-        4.0 + 8.0 / b + 32.0 / (256.0 * b)
-    } else {
-        4.0 + 32.0 / b
-    }
+    blocksize.bits_per_weight(double_quant)
 }

@@ -1,0 +1,149 @@
+//! Every 4-bit weight format behind one trait, each bit-exact with its reference implementation.
+//!
+//! A [`Format`] quantizes a tensor into a [`Quantized`] (its bytes as the reference lays them
+//! out), which dequantizes into a reused buffer; the format knows its bits per weight, every scale
+//! and zero-point counted. [`FormatName`] is the value a command line parses and a report stores.
+//!
+//! - [`bnb`]: bitsandbytes' NF4 and FP4 (blockwise absmax, blocksize 32–4096, optional double
+//!   quant), through quantbound-codebook's bit-exact kernels.
+//! - [`ggml`]: llama.cpp's block formats Q4_0, Q4_1 and MXFP4, as gguf-py's (= llama.cpp's
+//!   reference, non-imatrix) quantizers make them.
+
+pub mod bnb;
+mod error;
+pub mod ggml;
+
+use quantbound_codebook::{Blocksize, QuantType, Quantized4bit};
+use serde::{Deserialize, Serialize};
+
+pub use error::{FormatError, Result};
+
+/// A weight tensor held in some format.
+pub trait Quantized: Send + Sync + std::fmt::Debug {
+    /// Weights it holds.
+    fn numel(&self) -> usize;
+    /// Bytes the format stores for it, every scale and zero-point included.
+    fn storage_bytes(&self) -> usize;
+    /// The weights back, into `out` (`numel` long, reused from tensor to tensor).
+    fn dequantize_into(&self, out: &mut [f32]) -> Result<()>;
+    /// bnb's own state, for the formats that bnb's kernels run on the device.
+    fn as_bnb(&self) -> Option<&Quantized4bit> {
+        None
+    }
+    /// The blocks as a GGUF file stores them, for llama.cpp's formats.
+    fn as_ggml_bytes(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+/// A 4-bit weight format.
+pub trait Format: Send + Sync + std::fmt::Debug {
+    fn name(&self) -> FormatName;
+    /// Bits per weight, every scale and zero-point counted.
+    fn bits_per_weight(&self) -> f64;
+    /// Quantizes the weights of `tensor` (row-major with `shape`; blocks run along the rows) as
+    /// the format's reference does. `tensor` names it in errors.
+    fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>>;
+}
+
+/// The settings of the bnb formats, which every other format ignores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BnbSettings {
+    pub blocksize: Blocksize,
+    pub double_quant: bool,
+}
+
+/// Every format quantbound knows, by the name a command line gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum FormatName {
+    /// bnb's NormalFloat-4, blockwise absmax.
+    #[serde(rename = "nf4")]
+    #[cfg_attr(feature = "clap", value(name = "nf4"))]
+    Nf4,
+    /// bnb's 4-bit float, blockwise absmax.
+    #[serde(rename = "fp4")]
+    #[cfg_attr(feature = "clap", value(name = "fp4"))]
+    Fp4,
+    /// llama.cpp's Q4_0: 32 weights, an f16 scale, q − 8 (4.5 bits per weight).
+    #[serde(rename = "q4_0")]
+    #[cfg_attr(feature = "clap", value(name = "q4_0"))]
+    Q4_0,
+    /// llama.cpp's Q4_1: 32 weights, an f16 scale and an f16 minimum (5 bits per weight).
+    #[serde(rename = "q4_1")]
+    #[cfg_attr(feature = "clap", value(name = "q4_1"))]
+    Q4_1,
+    /// OCP Microscaling MXFP4 as llama.cpp makes it: E2M1 elements, an E8M0 scale per 32
+    /// (4.25 bits per weight).
+    #[serde(rename = "mxfp4")]
+    #[cfg_attr(feature = "clap", value(name = "mxfp4"))]
+    Mxfp4,
+}
+
+impl FormatName {
+    pub const ALL: [FormatName; 5] =
+        [FormatName::Nf4, FormatName::Fp4, FormatName::Q4_0, FormatName::Q4_1, FormatName::Mxfp4];
+
+    /// The command-line name: `nf4`, `q4_0`, `mxfp4`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormatName::Nf4 => "nf4",
+            FormatName::Fp4 => "fp4",
+            FormatName::Q4_0 => "q4_0",
+            FormatName::Q4_1 => "q4_1",
+            FormatName::Mxfp4 => "mxfp4",
+        }
+    }
+
+    /// The format named `name`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name).ok_or_else(|| FormatError::UnknownFormat {
+            found: name.to_owned(),
+            expected: Self::ALL.map(Self::as_str).join(", "),
+        })
+    }
+
+    /// bnb's quant type, for the bnb formats.
+    pub fn quant_type(self) -> Option<QuantType> {
+        match self {
+            FormatName::Nf4 => Some(QuantType::Nf4),
+            FormatName::Fp4 => Some(QuantType::Fp4),
+            _ => None,
+        }
+    }
+
+    /// The format itself; the bnb formats take `bnb`'s blocksize and double quant.
+    pub fn format(self, bnb: BnbSettings) -> Box<dyn Format> {
+        match self {
+            FormatName::Nf4 | FormatName::Fp4 => {
+                Box::new(bnb::Bnb::new(self.quant_type().expect("a bnb format has a quant type"), bnb))
+            }
+            FormatName::Q4_0 => Box::new(ggml::Ggml::<ggml::Q4_0>::default()),
+            FormatName::Q4_1 => Box::new(ggml::Ggml::<ggml::Q4_1>::default()),
+            FormatName::Mxfp4 => Box::new(ggml::Ggml::<ggml::Mxfp4>::default()),
+        }
+    }
+}
+
+impl From<QuantType> for FormatName {
+    fn from(quant_type: QuantType) -> Self {
+        match quant_type {
+            QuantType::Nf4 => FormatName::Nf4,
+            QuantType::Fp4 => FormatName::Fp4,
+        }
+    }
+}
+
+impl std::fmt::Display for FormatName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FormatName {
+    type Err = FormatError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Self::parse(name)
+    }
+}
