@@ -6,6 +6,7 @@
 #![doc = include_str!("../README.md")]
 
 pub use quantbound_codebook as codebook;
+pub use quantbound_formats as formats;
 pub use quantbound_llama as llama;
 pub use quantbound_metrics as metrics;
 pub use quantbound_report as report;

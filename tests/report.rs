@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use quantbound::codebook::{FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use quantbound::formats::FormatName;
 use quantbound::llama::backend::Cpu;
 use quantbound::report::render::write_report;
 use quantbound::report::{ModelSpec, NoProgress, ReportOptions, Texts};
@@ -72,7 +73,7 @@ fn tiny_report_matches_independent_computations() {
             &name,
             FloatSlice::F32(&w),
             view.shape(),
-            &QuantizeOptions::new(row.format.codebook()),
+            &QuantizeOptions::new(row.format.quant_type().unwrap().codebook()),
         )
         .unwrap();
         let wq = q.dequantize().to_f32_vec();
@@ -83,7 +84,7 @@ fn tiny_report_matches_independent_computations() {
     // ΔCE and logits MSE against transformers' (fixture) losses and logits.
     let mask = ints(&reference, "attention_mask");
     let logits = floats(&reference, "logits");
-    for (format, key) in [(QuantType::Nf4, "nf4"), (QuantType::Fp4, "fp4")] {
+    for (format, key) in [(FormatName::Nf4, "nf4"), (FormatName::Fp4, "fp4")] {
         let result = report.formats.iter().find(|f| f.format == format).unwrap();
         let loss = f64::from(floats(&reference, "loss")[0]);
         let loss_q = f64::from(floats(&reference, &format!("loss_{key}"))[0]);
@@ -415,8 +416,8 @@ fn short_sample_report() {
     }
     assert_eq!(report.model.layers, 30);
     assert_eq!(report.layers.len(), 30 * 7 * 2);
-    let nf4 = &report.seed.methods[&QuantType::Nf4];
-    let fp4 = &report.seed.methods[&QuantType::Fp4];
+    let nf4 = &report.seed.methods[&FormatName::Nf4];
+    let fp4 = &report.seed.methods[&FormatName::Fp4];
     // NF4 is the better 4-bit code for bell-shaped weights: lower weight MSE and less damage.
     assert!(nf4.weight_mse < fp4.weight_mse && nf4.mean_kl_nats < fp4.mean_kl_nats);
     // The seed's entropy formula understates h_ggd by (log2 e − 1)/β bits.
@@ -466,7 +467,7 @@ fn short_sample_report() {
     let mean = numpy["mean_seed_sampling"].as_f64().unwrap();
     assert!((report.seed.mean_kl_to_gauss_bits_seed_sampling - mean).abs() <= 1e-9);
     // NF4 device bytes: at most 0.3 × f16.
-    let f = report.formats.iter().find(|f| f.format == QuantType::Nf4).unwrap();
+    let f = report.formats.iter().find(|f| f.format == FormatName::Nf4).unwrap();
     assert!((f.device_bytes as f64) <= 0.3 * f.f16_bytes as f64);
 }
 

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use quantbound_codebook::{Blocksize, QuantType};
+use quantbound_codebook::Blocksize;
+use quantbound_formats::FormatName;
 use quantbound_llama::backend::Cpu;
 use quantbound_report::render::{refuse_existing, write_report};
 use quantbound_report::{Device, ModelSpec, Progress, RefDtype, ReportOptions, SensitivityMode, Stage, Texts};
@@ -23,7 +24,7 @@ pub struct ReportArgs {
     device: Device,
     /// Quantized formats to compare with the reference, comma-separated.
     #[arg(long, value_enum, default_value = "nf4,fp4", value_delimiter = ',')]
-    formats: Vec<QuantType>,
+    formats: Vec<FormatName>,
     #[arg(long, default_value_t = 64)]
     blocksize: usize,
     /// Double-quantize the absmax (bnb's compress_statistics).

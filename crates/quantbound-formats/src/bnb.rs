@@ -37,6 +37,10 @@ impl Format for Bnb {
         self.settings.blocksize.bits_per_weight(self.settings.double_quant)
     }
 
+    fn block_size(&self) -> usize {
+        self.settings.blocksize.get()
+    }
+
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>> {
         Ok(Box::new(Quantized4bit::quantize(tensor, FloatSlice::F32(weights), shape, &self.options())?))
     }

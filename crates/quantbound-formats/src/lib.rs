@@ -41,6 +41,8 @@ pub trait Format: Send + Sync + std::fmt::Debug {
     fn name(&self) -> FormatName;
     /// Bits per weight, every scale and zero-point counted.
     fn bits_per_weight(&self) -> f64;
+    /// Weights per scale.
+    fn block_size(&self) -> usize;
     /// Quantizes the weights of `tensor` (row-major with `shape`; blocks run along the rows) as
     /// the format's reference does. `tensor` names it in errors.
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>>;

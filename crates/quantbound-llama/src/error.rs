@@ -42,6 +42,9 @@ pub enum LlamaError {
     #[error(transparent)]
     Codebook(#[from] quantbound_codebook::CodebookError),
 
+    #[error(transparent)]
+    Format(#[from] quantbound_formats::FormatError),
+
     #[error("Hugging Face Hub model {repo}: {reason}")]
     Hub { repo: String, reason: String },
 

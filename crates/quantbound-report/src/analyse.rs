@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use quantbound_codebook::{FloatSlice, QuantType, Quantized4bit};
+use burn::tensor::{Tensor, TensorData};
+use quantbound_formats::{Format, FormatName, Quantized};
 use quantbound_llama::backend::QuantBackend;
 use quantbound_llama::layout::{LinearId, LinearKind};
 use quantbound_llama::linear::Linear;
@@ -35,9 +36,15 @@ pub(crate) struct LinearStats {
 
 /// One format's view of every linear, in [`Llama::linears`] order.
 pub(crate) struct FormatAnalysis {
-    pub format: QuantType,
+    pub format: FormatName,
+    /// Bits per weight, every scale and zero-point counted.
+    pub bits_per_weight: f64,
+    /// Weights per scale.
+    pub block_size: usize,
     pub errors: Vec<WeightError>,
-    states: BTreeMap<LinearId, Quantized4bit>,
+    /// Bytes the format stores for all the linears.
+    pub storage_bytes: usize,
+    states: BTreeMap<LinearId, Box<dyn Quantized>>,
 }
 
 /// What the analysis found, every list in [`Llama::linears`] order.
@@ -61,10 +68,17 @@ pub(crate) fn analyse<B: QuantBackend>(
     let linears = reference.linears();
     let stage = progress.stage("fitting and quantizing the weights", linears.len() as u64);
     let mut stats = Vec::with_capacity(linears.len());
-    let mut formats: Vec<FormatAnalysis> = options
-        .formats
+    let quantizers: Vec<Box<dyn Format>> = options.formats.iter().map(|&f| options.format(f)).collect();
+    let mut formats: Vec<FormatAnalysis> = quantizers
         .iter()
-        .map(|&format| FormatAnalysis { format, errors: Vec::new(), states: BTreeMap::new() })
+        .map(|q| FormatAnalysis {
+            format: q.name(),
+            bits_per_weight: q.bits_per_weight(),
+            block_size: q.block_size(),
+            errors: Vec::new(),
+            storage_bytes: 0,
+            states: BTreeMap::new(),
+        })
         .collect();
     let mut seed_weights = Vec::new();
     let mut subsampling = SeedSubsampling::new();
@@ -73,7 +87,7 @@ pub(crate) fn analyse<B: QuantBackend>(
             layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect();
         let analysed = weights
             .par_iter()
-            .map(|(id, shape, w)| analyse_linear(*id, shape, w, options))
+            .map(|(id, shape, w)| analyse_linear(*id, shape, w, &quantizers))
             .collect::<Result<Vec<_>>>()?;
         for ((id, _, w), (mut linear_stats, per_format)) in weights.into_iter().zip(analysed) {
             if id.kind == LinearKind::Down {
@@ -88,6 +102,7 @@ pub(crate) fn analyse<B: QuantBackend>(
             stats.push(linear_stats);
             for (format, (error, q)) in formats.iter_mut().zip(per_format) {
                 format.errors.push(error);
+                format.storage_bytes += q.storage_bytes();
                 format.states.insert(id, q);
             }
             if id == seed {
@@ -104,13 +119,23 @@ pub(crate) fn analyse<B: QuantBackend>(
 
 impl Analysis {
     /// Each format's model: the reference with every decoder linear replaced by its quantized
-    /// state. The host copies of the states are freed.
+    /// state, 4-bit on the device for bnb's formats (its kernels), dequantized to f32 for the
+    /// others (the same function). The host copies of the states are freed.
     pub fn models<B: QuantBackend>(&mut self, reference: &Llama<B>, device: &B::Device) -> Result<Vec<Llama<B>>> {
-        let models = self
-            .formats
-            .iter()
-            .map(|f| reference.map_linears(|id, _| Linear::quantized(&f.states[&id], &id.tensor_name(), device)))
-            .collect::<quantbound_llama::Result<Vec<_>>>()?;
+        let mut models = Vec::with_capacity(self.formats.len());
+        for f in &self.formats {
+            let model = reference.map_linears(|id, linear| {
+                let state = &f.states[&id];
+                let name = id.tensor_name();
+                if let Some(bnb) = state.as_bnb() {
+                    return Linear::quantized(bnb, &name, device);
+                }
+                let mut values = vec![0f32; state.numel()];
+                state.dequantize_into(&mut values)?;
+                Ok(Linear::dense(Tensor::from_data(TensorData::new(values, linear.shape()), device)))
+            })?;
+            models.push(model);
+        }
         self.formats.iter_mut().for_each(|f| f.states.clear());
         Ok(models)
     }
@@ -126,20 +151,21 @@ fn analyse_linear(
     id: LinearId,
     shape: &[usize; 2],
     w: &[f32],
-    options: &ReportOptions,
-) -> Result<(LinearStats, Vec<(WeightError, Quantized4bit)>)> {
+    formats: &[Box<dyn Format>],
+) -> Result<(LinearStats, Vec<(WeightError, Box<dyn Quantized>)>)> {
     let name = id.tensor_name();
     let n = w.len() as f64;
     let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     let variance = w.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
     let fit = fit_ggd(w).map_err(theory(&name))?;
     let kl_bits = kl_to_gaussian_bits(w, SEED_BINS).map_err(theory(&name))?;
-    let per_format = options
-        .formats
+    let mut dequantized = vec![0f32; w.len()];
+    let per_format = formats
         .iter()
-        .map(|&format| {
-            let q = Quantized4bit::quantize(&name, FloatSlice::F32(w), shape, &options.quantize_options(format))?;
-            Ok((weight_error(w, &q.dequantize().to_f32_vec()), q))
+        .map(|format| {
+            let q = format.quantize(&name, w, shape)?;
+            q.dequantize_into(&mut dequantized)?;
+            Ok((weight_error(w, &dequantized), q))
         })
         .collect::<Result<Vec<_>>>()?;
     let mean_square = variance + mean * mean;

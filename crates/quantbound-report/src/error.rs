@@ -10,6 +10,9 @@ pub enum ReportError {
     #[error(transparent)]
     Codebook(#[from] quantbound_codebook::CodebookError),
 
+    #[error(transparent)]
+    Format(#[from] quantbound_formats::FormatError),
+
     #[error("{what}: {source}")]
     Theory {
         what: String,

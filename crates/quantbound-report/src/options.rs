@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
+use quantbound_codebook::Blocksize;
+use quantbound_formats::{BnbSettings, Format, FormatName};
 use quantbound_llama::layout::{LinearId, LinearKind};
 
 use crate::error::{ReportError, Result};
@@ -116,7 +117,7 @@ pub struct ReportOptions {
     pub model: ModelSpec,
     /// The model as the user named it (for the report).
     pub model_label: String,
-    pub formats: Vec<QuantType>,
+    pub formats: Vec<FormatName>,
     /// Where the models ran (recorded in the report; the caller picks the backend).
     pub device: Device,
     pub blocksize: Blocksize,
@@ -141,7 +142,8 @@ impl ReportOptions {
     /// least one token.
     pub fn validate(&self) -> Result<()> {
         if self.formats.is_empty() {
-            return Err(ReportError::Invalid("no format to compare: give at least one of nf4, fp4".into()));
+            let names = FormatName::ALL.map(FormatName::as_str).join(", ");
+            return Err(ReportError::Invalid(format!("no format to compare: give at least one of {names}")));
         }
         if self.batch_size == 0 || self.max_length == 0 {
             return Err(ReportError::Invalid("--batch-size and --max-length must be at least 1".into()));
@@ -161,14 +163,14 @@ impl ReportOptions {
         Ok(LinearId { layer: self.layer, kind: LinearKind::Down })
     }
 
-    /// Bits per weight of the formats, the scales included.
+    /// Bits per weight of the bnb formats, the scales included.
     pub fn effective_rate(&self) -> f64 {
         quantbound_theory::bounds::effective_rate(self.blocksize, self.double_quant)
     }
 
-    /// How `format` quantizes with these settings.
-    pub fn quantize_options(&self, format: QuantType) -> QuantizeOptions {
-        QuantizeOptions { codebook: format.codebook(), blocksize: self.blocksize, double_quant: self.double_quant }
+    /// `format` with these settings (the bnb formats take the blocksize and double quant).
+    pub fn format(&self, format: FormatName) -> Box<dyn Format> {
+        format.format(BnbSettings { blocksize: self.blocksize, double_quant: self.double_quant })
     }
 
     /// The seed's settings on `model`: reference, NF4 and FP4, blocksize 64, no double quant,
@@ -177,7 +179,7 @@ impl ReportOptions {
         ReportOptions {
             model,
             model_label: model_label.to_owned(),
-            formats: vec![QuantType::Nf4, QuantType::Fp4],
+            formats: vec![FormatName::Nf4, FormatName::Fp4],
             device: Device::Cpu,
             blocksize: Blocksize::DEFAULT,
             double_quant: false,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use quantbound_codebook::QuantType;
+use quantbound_formats::FormatName;
 use quantbound_llama::layout::DECODER_LINEARS;
 use quantbound_theory::bounds::{gaussian_distortion_rate, shannon_lower_bound};
 use quantbound_theory::GeneralizedGaussian;
@@ -16,8 +16,19 @@ use crate::render::upper;
 use crate::report::Report;
 
 const SIZE: (u32, u32) = (900, 560);
-const COLOURS: [RGBColor; 4] =
-    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+/// matplotlib's tab10.
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
 
 /// What drawing returns: plotters', statrs' and our errors alike, named with the file once.
 type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -136,12 +147,14 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
+    let bits =
+        |format: FormatName| report.formats.iter().find(|f| f.format == format).map_or(f64::NAN, |f| f.bits_per_weight);
     for (i, format) in report.settings.formats.iter().enumerate() {
-        let colour = [BLACK, COLOURS[3]][i % 2];
+        let colour = if i == 0 { BLACK } else { COLOURS[(i + 3) % COLOURS.len()] };
         let mine: Vec<(f64, f64)> = points.iter().filter(|p| &p.0 == format).map(|p| (p.1, p.2)).collect();
         chart
             .draw_series(mine.iter().map(|&p| Circle::new(p, 5, colour.filled())))?
-            .label(format!("{} measured (R = 4 and R_eff = {:.3})", upper(*format), report.settings.effective_rate))
+            .label(format!("{} measured (R = 4 and its own {:.3})", upper(*format), bits(*format)))
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
@@ -149,7 +162,7 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
 }
 
 /// Per layer: the mean weight MSE of `format`'s rows.
-fn per_layer_mse(report: &Report, format: QuantType) -> Vec<(f64, f64)> {
+fn per_layer_mse(report: &Report, format: FormatName) -> Vec<(f64, f64)> {
     (0..report.model.layers).map(|layer| (layer as f64, report.layer_mean(layer, format, |r| r.mse))).collect()
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use quantbound_codebook::QuantType;
+use quantbound_formats::FormatName;
 use quantbound_llama::layout::LinearKind;
 use quantbound_metrics::LogitMetrics;
 use serde::{Deserialize, Serialize};
@@ -37,14 +37,20 @@ impl Report {
     }
 
     /// `format`'s row for the seed's tensor (`--layer`'s `mlp.down_proj`).
-    pub fn seed_row(&self, format: QuantType) -> Option<&LinearRow> {
+    pub fn seed_row(&self, format: FormatName) -> Option<&LinearRow> {
         self.layers
             .iter()
             .find(|r| r.layer == self.settings.layer && r.linear == LinearKind::Down && r.format == format)
     }
 
+    /// `format`'s gaps on the seed's tensor at its own bits per weight.
+    pub fn own_rate_gap(&self, format: FormatName) -> Option<&GapRow> {
+        let bits = self.formats.iter().find(|f| f.format == format)?.bits_per_weight;
+        self.theory.rates.iter().skip(1).filter(|v| v.rate == bits).flat_map(|v| &v.gaps).find(|g| g.format == format)
+    }
+
     /// The mean of `value` over `layer`'s rows of `format` (its seven linears).
-    pub fn layer_mean(&self, layer: usize, format: QuantType, value: impl Fn(&LinearRow) -> f64) -> f64 {
+    pub fn layer_mean(&self, layer: usize, format: FormatName, value: impl Fn(&LinearRow) -> f64) -> f64 {
         let values: Vec<f64> =
             self.layers.iter().filter(|r| r.layer == layer && r.format == format).map(value).collect();
         values.iter().sum::<f64>() / values.len().max(1) as f64
@@ -53,10 +59,11 @@ impl Report {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
-    pub formats: Vec<QuantType>,
+    pub formats: Vec<FormatName>,
     pub blocksize: usize,
     pub double_quant: bool,
-    /// Bits per weight including the scales: 4 + 32/blocksize, or 4 + 8/blocksize + 32/(256·blocksize).
+    /// Bits per weight of the bnb formats including the scales: 4 + 32/blocksize, or
+    /// 4 + 8/blocksize + 32/(256·blocksize). Each format's own is its `bits_per_weight`.
     pub effective_rate: f64,
     pub ref_dtype: RefDtype,
     pub compute_dtype: String,
@@ -127,7 +134,7 @@ pub struct Seed {
     pub bound_ggd_4_seed_formula: f64,
     /// The reference model's next-token cross-entropy, nats.
     pub ce_ref: f64,
-    pub methods: BTreeMap<QuantType, SeedMethod>,
+    pub methods: BTreeMap<FormatName, SeedMethod>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,6 +146,8 @@ pub struct SeedGgd {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SeedMethod {
+    /// The format's bits per weight, every scale and zero-point counted.
+    pub bits_per_weight: f64,
     /// MSE of the seed's layer's `down_proj`.
     pub weight_mse: f64,
     pub logits_mse: f64,
@@ -157,7 +166,15 @@ pub struct SeedMethod {
 /// One quantized format's results.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FormatResult {
-    pub format: QuantType,
+    pub format: FormatName,
+    /// Bits per weight, every scale and zero-point counted, and the weights per scale.
+    pub bits_per_weight: f64,
+    pub block_size: usize,
+    /// Bytes the format stores for the quantized linears.
+    pub storage_bytes: usize,
+    /// What the reference's own storage means for this format's numbers, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caveat: Option<String>,
     pub metrics: LogitMetrics,
     /// MSE of the seed's layer's `down_proj`.
     pub seed_layer_weight_mse: f64,
@@ -184,7 +201,8 @@ pub struct Theory {
     pub h_ggd_bits: f64,
     pub h_ggd_bits_seed_formula: f64,
     pub kl_to_gauss_bits: f64,
-    /// Bounds and gaps at R = 4 and at the effective rate.
+    /// Bounds and gaps at R = 4 (every format), then at each format's own bits per weight (the
+    /// formats of that rate), ascending.
     pub rates: Vec<RateView>,
     /// Blahut–Arimoto D(R) of the weights, finely discretized (the gaps' Blahut–Arimoto column).
     pub blahut_arimoto: RdCurve,
@@ -218,7 +236,7 @@ pub struct RateView {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GapRow {
-    pub format: QuantType,
+    pub format: FormatName,
     pub weight_mse: f64,
     pub gap_bits_vs_gauss: f64,
     pub gap_bits_vs_ggd: f64,
@@ -265,7 +283,7 @@ pub struct CodebookRow {
 pub struct LinearRow {
     pub layer: usize,
     pub linear: LinearKind,
-    pub format: QuantType,
+    pub format: FormatName,
     pub numel: usize,
     pub mse: f64,
     pub sqnr_db: f64,
@@ -303,7 +321,7 @@ pub struct Sensitivity {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub linears: Vec<LinearTypeSensitivity>,
     /// Per format: the single-layer runs summed against the fully quantized model.
-    pub additivity: BTreeMap<QuantType, Additivity>,
+    pub additivity: BTreeMap<FormatName, Additivity>,
     /// The linear model ΔKL_l ≈ a_l · relMSE_l (and ΔCE_l ≈ b_l · relMSE_l), one coefficient per
     /// layer shared by every format, fitted by least squares on the single-layer runs.
     pub coefficients: Vec<LayerCoefficients>,
@@ -330,7 +348,7 @@ pub struct PartRun {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerSensitivity {
     pub layer: usize,
-    pub format: QuantType,
+    pub format: FormatName,
     #[serde(flatten)]
     pub run: PartRun,
     /// weight_mse / mean(w²) over the layer's weights.
@@ -343,7 +361,7 @@ pub struct LayerSensitivity {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearTypeSensitivity {
     pub linear: LinearKind,
-    pub format: QuantType,
+    pub format: FormatName,
     #[serde(flatten)]
     pub run: PartRun,
 }
@@ -385,7 +403,7 @@ pub struct LayerCoefficients {
 /// precision.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Allocation {
-    pub format: QuantType,
+    pub format: FormatName,
     pub k: usize,
     pub kept_layers: Vec<usize>,
     /// Bits per weight over the decoder linears: the format's effective rate, and 16 (f16) for

@@ -4,19 +4,21 @@ use quantbound_llama::backend::QuantBackend;
 use quantbound_metrics::LogitMetrics;
 use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
 
-use crate::analyse::Analysis;
+use std::collections::BTreeMap;
+
+use crate::analyse::{Analysis, FormatAnalysis};
 use crate::load::Loaded;
 use crate::options::ReportOptions;
 use crate::report::{FormatResult, LinearRow, ModelInfo, Seed, SeedMethod, Sensitivity, Settings, Theory, Versions};
 use crate::theory::SEED_RATE;
 
 /// One row per (format, linear): its error, statistics and gaps at R = 4 and R_eff.
-/// With `sensitivity`, each row also carries its layer's single-layer run.
+/// With `sensitivity`, each row also carries its layer's single-layer run. The "reff" gaps are at
+/// each format's own bits per weight.
 pub(crate) fn layer_rows(
     analysis: &Analysis,
     metrics: &[LogitMetrics],
     sensitivity: Option<&Sensitivity>,
-    r_eff: f64,
 ) -> Vec<LinearRow> {
     let mut rows = Vec::with_capacity(analysis.formats.len() * analysis.stats.len());
     for (f, m) in analysis.formats.iter().zip(metrics) {
@@ -28,7 +30,7 @@ pub(crate) fn layer_rows(
                 let d_gauss = gaussian_distortion_rate(s.variance, rate);
                 (gap_bits(e.mse, d_gauss), gap_bits(e.mse, shannon_lower_bound(h, rate)))
             };
-            let ((g4, s4), (ge, se)) = (gaps(SEED_RATE), gaps(r_eff));
+            let ((g4, s4), (ge, se)) = (gaps(SEED_RATE), gaps(f.bits_per_weight));
             rows.push(LinearRow {
                 layer: s.id.layer,
                 linear: s.id.kind,
@@ -58,12 +60,14 @@ pub(crate) fn layer_rows(
     rows
 }
 
-/// Per format: its function metrics, weight MSE and amplification (seed tensor and mean), and
-/// the bytes its linears take on the device (`device_bytes`, in format order).
+/// Per format: its function metrics, weight MSE and amplification (seed tensor and mean), the
+/// bytes its linears take on the device (`device_bytes`, in format order) and stored, and what the
+/// reference's own checkpoint `dtypes` mean for it.
 pub(crate) fn format_results(
     analysis: &Analysis,
     metrics: &[LogitMetrics],
     device_bytes: &[usize],
+    dtypes: &BTreeMap<String, usize>,
 ) -> Vec<FormatResult> {
     let f16_bytes = analysis.stats.iter().map(|s| s.numel * 2).sum();
     analysis
@@ -76,6 +80,10 @@ pub(crate) fn format_results(
             let mean_mse = f.errors.iter().map(|e| e.mse).sum::<f64>() / f.errors.len() as f64;
             FormatResult {
                 format: f.format,
+                bits_per_weight: f.bits_per_weight,
+                block_size: f.block_size,
+                storage_bytes: f.storage_bytes,
+                caveat: caveat(f, dtypes),
                 metrics: m.clone(),
                 seed_layer_weight_mse: seed_mse,
                 mean_weight_mse: mean_mse,
@@ -86,6 +94,36 @@ pub(crate) fn format_results(
             }
         })
         .collect()
+}
+
+/// The caveat for `format` when the reference itself was stored in llama.cpp's blocks of 32 (the
+/// sample's Q4_1/Q8_0 GGUF): its values already sit on such a grid, which flatters formats whose
+/// blocks align with it, and re-quantizing to the same type is exact.
+fn caveat(format: &FormatAnalysis, dtypes: &BTreeMap<String, usize>) -> Option<String> {
+    let blocked: Vec<&str> = dtypes
+        .keys()
+        .map(String::as_str)
+        .filter(|t| t.starts_with('Q') || t.starts_with("IQ") || *t == "MXFP4")
+        .collect();
+    if blocked.is_empty() {
+        return None;
+    }
+    let stored = blocked.join("/");
+    let name = format.format.as_str().to_uppercase();
+    Some(if blocked.contains(&name.as_str()) {
+        format!(
+            "the reference's weights are its checkpoint's {stored} values: re-quantizing them to {name} gives them \
+             back (nearly) exactly, which no f16/bf16 original would; score a real f16/bf16 checkpoint for a fair number"
+        )
+    } else if 32 % format.block_size == 0 || format.block_size % 32 == 0 {
+        format!(
+            "the reference's weights are its checkpoint's {stored} values, on a grid of 32-weight blocks: a format \
+             whose blocks align with them ({} here) is flattered; score a real f16/bf16 checkpoint for a fair number",
+            format.block_size
+        )
+    } else {
+        return None;
+    })
 }
 
 /// The seed notebook's numbers under its names.
@@ -101,6 +139,7 @@ pub(crate) fn seed(analysis: &Analysis, metrics: &[LogitMetrics], theory: &Theor
         .map(|(f, m)| {
             let mse = f.errors[analysis.seed].mse;
             let method = SeedMethod {
+                bits_per_weight: f.bits_per_weight,
                 weight_mse: mse,
                 logits_mse: m.logits_mse,
                 delta_ce: m.delta_ce,

@@ -250,7 +250,6 @@ fn allocate<B: QuantBackend>(
     full: &[LogitMetrics],
 ) -> Result<Vec<Allocation>> {
     let layers = evaluator.reference.config.num_layers;
-    let rate = evaluator.options.effective_rate();
     let counts: Vec<usize> = KEPT_COUNTS.into_iter().filter(|&k| k < layers).collect();
     let verified = counts.iter().copied().filter(|&k| k <= VERIFIED_K).max();
     let mut rows = Vec::new();
@@ -263,6 +262,7 @@ fn allocate<B: QuantBackend>(
             let mut kept = ranking[..k].to_vec();
             kept.sort_unstable();
             let kept_numel: usize = kept.iter().map(|&l| runs[l].0.numel).sum();
+            let rate = analysis.formats[f].bits_per_weight;
             let bits = (rate * (total - kept_numel) as f64 + KEPT_BITS * kept_numel as f64) / total as f64;
             let gain = |y: fn(&LogitMetrics) -> f64| kept.iter().map(|&l| y(runs[l].1)).sum::<f64>();
             let (kl_gain, delta_ce_gain) = (gain(|m| m.kl_mean), gain(|m| m.delta_ce));

@@ -3,7 +3,8 @@
 //! weights and on its fitted GGD, each finely discretized, and the optimal codebooks
 //! ([`crate::codebooks`]).
 
-use quantbound_codebook::{Blocksize, QuantType};
+use quantbound_codebook::Blocksize;
+use quantbound_formats::FormatName;
 use quantbound_theory::blahut_arimoto::{distortion_at_rate, DiscreteSource, Discretization};
 use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
 use quantbound_theory::histogram::SEED_BINS;
@@ -32,15 +33,13 @@ pub(crate) struct SeedTensor<'a> {
     pub name: String,
     pub weights: &'a [f32],
     pub stats: &'a LinearStats,
-    /// Each format and its weight MSE on this tensor.
-    pub errors: Vec<(QuantType, f64)>,
+    /// Each format, its bits per weight and its weight MSE on this tensor.
+    pub errors: Vec<(FormatName, f64, f64)>,
     /// The histogram KL to a Gaussian of every layer's `down_proj`: on all its weights, and on
     /// the seed's subsample.
     pub down_proj_kl_bits: Vec<f64>,
     pub down_proj_kl_bits_seed_sampling: Vec<f64>,
     pub blocksize: Blocksize,
-    /// Bits per weight with the scales.
-    pub effective_rate: f64,
 }
 
 impl<'a> SeedTensor<'a> {
@@ -50,7 +49,11 @@ impl<'a> SeedTensor<'a> {
             name: stats.id.tensor_name(),
             weights: &analysis.seed_weights,
             stats,
-            errors: analysis.formats.iter().map(|f| (f.format, f.errors[analysis.seed].mse)).collect(),
+            errors: analysis
+                .formats
+                .iter()
+                .map(|f| (f.format, f.bits_per_weight, f.errors[analysis.seed].mse))
+                .collect(),
             down_proj_kl_bits: analysis
                 .stats
                 .iter()
@@ -59,7 +62,6 @@ impl<'a> SeedTensor<'a> {
                 .collect(),
             down_proj_kl_bits_seed_sampling: analysis.stats.iter().filter_map(|s| s.kl_bits_seed_sampling).collect(),
             blocksize: options.blocksize,
-            effective_rate: options.effective_rate(),
         }
     }
 
@@ -94,7 +96,7 @@ impl<'a> SeedTensor<'a> {
             h_ggd_bits: dist.entropy_bits(),
             h_ggd_bits_seed_formula: dist.entropy_bits_seed_formula(),
             kl_to_gauss_bits: self.stats.kl_bits,
-            rates: [SEED_RATE, self.effective_rate].iter().map(|&rate| self.rate_view(rate, &curve.points)).collect(),
+            rates: self.rate_views(&curve.points),
             blahut_arimoto: curve,
             blahut_arimoto_ggd: curve_ggd,
             histogram_bins: SEED_BINS,
@@ -106,13 +108,31 @@ impl<'a> SeedTensor<'a> {
         })
     }
 
-    /// The curve's rates, ascending.
-    fn ba_rates(&self) -> Vec<f64> {
-        let mut rates: Vec<f64> = BA_RATES.to_vec();
-        rates.extend([SEED_RATE, self.effective_rate]);
+    /// The formats' own rates, ascending, each once.
+    fn format_rates(&self) -> Vec<f64> {
+        let mut rates: Vec<f64> = self.errors.iter().map(|e| e.1).collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup();
         rates
+    }
+
+    /// The curve's rates, ascending: the seed's, the formats' own, and [`BA_RATES`].
+    fn ba_rates(&self) -> Vec<f64> {
+        let mut rates: Vec<f64> = BA_RATES.to_vec();
+        rates.push(SEED_RATE);
+        rates.extend(self.format_rates());
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        rates
+    }
+
+    /// Every format at R = 4, then each format at its own rate.
+    fn rate_views(&self, curve: &[RdPoint]) -> Vec<RateView> {
+        let mut views = vec![self.rate_view(SEED_RATE, curve, |_| true)];
+        for rate in self.format_rates() {
+            views.push(self.rate_view(rate, curve, |bits| bits == rate));
+        }
+        views
     }
 
     /// D(R) of `discretization` at `rates`, each point certified for the undiscretized source.
@@ -134,8 +154,8 @@ impl<'a> SeedTensor<'a> {
         Ok(RdCurve { bin_width: discretization.bin_width, bins: source.values.len(), within_variance: within, points })
     }
 
-    /// The bounds at `rate` and each format's gaps to them.
-    fn rate_view(&self, rate: f64, curve: &[RdPoint]) -> RateView {
+    /// The bounds at `rate` and the gaps to them of the formats whose bits per weight `at` takes.
+    fn rate_view(&self, rate: f64, curve: &[RdPoint], at: impl Fn(f64) -> bool) -> RateView {
         let d_gauss = gaussian_distortion_rate(self.stats.variance, rate);
         let slb = shannon_lower_bound(self.stats.fit.dist.entropy_bits(), rate);
         // The curve's point nearest `rate`, moved to `rate` along D ∝ 2^(−2R) (the curve's slope at
@@ -147,7 +167,8 @@ impl<'a> SeedTensor<'a> {
         let gaps = self
             .errors
             .iter()
-            .map(|&(format, mse)| GapRow {
+            .filter(|e| at(e.1))
+            .map(|&(format, _, mse)| GapRow {
                 format,
                 weight_mse: mse,
                 gap_bits_vs_gauss: gap_bits(mse, d_gauss),

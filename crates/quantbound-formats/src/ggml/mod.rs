@@ -84,6 +84,10 @@ impl<B: Block> Format for Ggml<B> {
         (8 * B::BYTES) as f64 / BLOCK as f64
     }
 
+    fn block_size(&self) -> usize {
+        BLOCK
+    }
+
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>> {
         let row = shape.last().copied().unwrap_or(weights.len());
         if !row.is_multiple_of(BLOCK) || !weights.len().is_multiple_of(BLOCK) {

@@ -9,7 +9,7 @@ mod table;
 
 use std::path::{Path, PathBuf};
 
-use quantbound_codebook::QuantType;
+use quantbound_formats::FormatName;
 use quantbound_llama::layout::LinearKind;
 
 use crate::error::{ReportError, Result};
@@ -112,6 +112,6 @@ fn seed_tensor(report: &Report) -> String {
 }
 
 /// A format's name as the tables and plots print it (`NF4`).
-pub(crate) fn upper(format: QuantType) -> String {
+pub(crate) fn upper(format: FormatName) -> String {
     format.as_str().to_uppercase()
 }

@@ -36,14 +36,8 @@ pub(super) fn title(report: &Report) -> String {
 pub(super) fn models(report: &Report) -> String {
     let (s, m) = (&report.settings, &report.model);
     let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;
-    let mut table = Table::new(&[
-        "Model",
-        "Format",
-        "Blocksize",
-        "Double quant",
-        "Bits per weight (R_eff)",
-        "Linear weights on device",
-    ]);
+    let mut table =
+        Table::new(&["Model", "Format", "Blocksize", "Double quant", "Bits per weight", "Linear weights on device"]);
     let f16_mib = report.formats.first().map_or(0.0, |f| mib(f.f16_bytes));
     let reference = format!("reference ({})", s.ref_dtype.as_str());
     table.row(&[m.source.as_str(), &reference, "–", "–", "–", &format!("{f16_mib:.1} MiB as f16")]);
@@ -51,9 +45,13 @@ pub(super) fn models(report: &Report) -> String {
         table.row(&[
             m.source.clone(),
             upper(f.format),
-            s.blocksize.to_string(),
-            (if s.double_quant { "yes" } else { "no" }).into(),
-            format!("{:.4}", s.effective_rate),
+            f.block_size.to_string(),
+            match f.format.quant_type() {
+                Some(_) if s.double_quant => "yes".into(),
+                Some(_) => "no".into(),
+                None => "–".into(),
+            },
+            format!("{:.4}", f.bits_per_weight),
             format!("{:.1} MiB ({:.3} × f16)", mib(f.device_bytes), f.device_bytes as f64 / f.f16_bytes as f64),
         ]);
     }
@@ -74,6 +72,11 @@ pub(super) fn models(report: &Report) -> String {
     );
     for note in &m.dtype_notes {
         let _ = writeln!(out, "- {note}");
+    }
+    for f in &report.formats {
+        if let Some(caveat) = &f.caveat {
+            let _ = writeln!(out, "- **{}**: {caveat}.", upper(f.format));
+        }
     }
     out
 }
@@ -211,8 +214,11 @@ pub(super) fn summary(report: &Report) -> String {
         "gap_bits_vs_gauss",
         "gap_bits_vs_ggd",
         "top1_agreement",
+        "bits per weight",
+        "gap vs GGD at its bits",
     ]);
     for (&format, m) in &report.seed.methods {
+        let own = report.own_rate_gap(format).map_or("–".into(), |g| format!("{:.3}", g.gap_bits_vs_ggd));
         table.row(&[
             upper(format),
             e4(m.weight_mse),
@@ -222,6 +228,8 @@ pub(super) fn summary(report: &Report) -> String {
             format!("{:.3}", m.gap_bits_vs_gauss),
             format!("{:.3}", m.gap_bits_vs_ggd),
             format!("{:.4}", m.top1_agreement),
+            format!("{:.4}", m.bits_per_weight),
+            own,
         ]);
     }
     let mut out = format!("\n## 6. Summary\n\n{}", table.render());

@@ -19,7 +19,7 @@ pub(super) fn layer_sensitivity(report: &Report) -> String {
     out.push_str(&per_layer(report, s));
     out.push_str(&extremes(report, s));
     out.push_str(&additivity(s));
-    out.push_str(&allocation(report, s));
+    out.push_str(&allocation(s));
     if !s.linears.is_empty() {
         out.push_str(&linear_types(s));
     }
@@ -103,7 +103,7 @@ fn additivity(s: &Sensitivity) -> String {
     )
 }
 
-fn allocation(report: &Report, s: &Sensitivity) -> String {
+fn allocation(s: &Sensitivity) -> String {
     let mut table = Table::new(&[
         "Format",
         "k",
@@ -129,9 +129,8 @@ fn allocation(report: &Report, s: &Sensitivity) -> String {
     }
     format!(
         "\n### Keeping the most sensitive layers\n\nThe k layers of largest ΔKL kept at {KEPT_BITS} bits (f16), the \
-         rest at {:.4}: the predicted ΔKL is the full model's minus the kept layers' own ΔKL. The measured columns \
-         are a real run of that model.\n\n{}",
-        report.settings.effective_rate,
+         rest in the format at its own bits per weight: the predicted ΔKL is the full model's minus the kept \
+         layers' own ΔKL. The measured columns are a real run of that model.\n\n{}",
         table.render()
     )
 }
