@@ -308,6 +308,50 @@ fn single_layer_logits_match_transformers() {
     assert!(worst <= 1e-4, "max |Δlogit| {worst} against transformers");
 }
 
+/// llama.cpp's formats in the report: every linear's weight MSE equals gguf-py's round trip of
+/// the same weights, and the function metrics those of transformers' model holding them
+/// (tests/data/formats/tiny_ggml.json, from scripts/formats/tiny_ggml_logits.py), on the tiny
+/// fixture whose rows are whole blocks of 32.
+#[test]
+fn llama_cpp_formats_match_gguf_py_and_transformers() {
+    use quantbound::report::SensitivityMode;
+    let dir = tiny().parent().unwrap().join("llama32_rope");
+    let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let options = ReportOptions {
+        model: ModelSpec::Folder(dir),
+        formats: vec![FormatName::Q4_0, FormatName::Q4_1, FormatName::Mxfp4],
+        sensitivity: SensitivityMode::Off,
+        ..tiny_options(&reference)
+    };
+    let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats/tiny_ggml.json");
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(report.layers.len(), 3 * 7 * 3);
+    for row in &report.layers {
+        let name = format!("model.layers.{}.{}.weight", row.layer, row.linear);
+        close_to(
+            &name,
+            row.format.as_str(),
+            row.mse,
+            &fixture["formats"][row.format.as_str()]["weight_mse"][&name],
+            1e-9,
+        );
+    }
+    for (f, bits) in report.formats.iter().zip([4.5, 5.0, 4.25]) {
+        let expected = &fixture["formats"][f.format.as_str()];
+        let (what, m) = (f.format.as_str(), &f.metrics);
+        assert_eq!(f.bits_per_weight, bits, "{what}");
+        assert_eq!(report.seed.methods[&f.format].bits_per_weight, bits, "{what}");
+        close_to(what, "logits MSE", m.logits_mse, &expected["logits_mse"], 1e-3);
+        close_to(what, "KL mean", m.kl_mean, &expected["kl_mean"], 1e-3);
+        assert!((m.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5, "{what} ΔCE {}", m.delta_ce);
+        assert_eq!(m.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        // Each format has its gaps at its own rate.
+        assert!(report.own_rate_gap(f.format).is_some(), "{what}");
+    }
+}
+
 #[test]
 fn bad_inputs_fail_with_clear_errors() {
     let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
@@ -324,6 +368,10 @@ fn bad_inputs_fail_with_clear_errors() {
     let err =
         run(&ReportOptions { texts: Texts::Lines(vec!["fine".into(), String::new()]), ..tiny_options(&reference) });
     assert!(err.contains("text 2") && err.contains("tokenizes to nothing"), "{err}");
+
+    // The tiny model's down_proj rows (176 weights) are not whole blocks of llama.cpp's 32.
+    let err = run(&ReportOptions { formats: vec![FormatName::Q4_0], ..tiny_options(&reference) });
+    assert!(err.contains("q4_0") && err.contains("down_proj") && err.contains("176"), "{err}");
 
     let err = ModelSpec::parse("no/such/dir/model.gguf").unwrap_err().to_string();
     assert!(err.contains("model.gguf"), "{err}");

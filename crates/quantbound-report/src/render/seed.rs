@@ -37,7 +37,7 @@ pub(super) fn models(report: &Report) -> String {
     let (s, m) = (&report.settings, &report.model);
     let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;
     let mut table =
-        Table::new(&["Model", "Format", "Blocksize", "Double quant", "Bits per weight", "Linear weights on device"]);
+        Table::new(&["Model", "Format", "Blocksize", "Double quant", "Bits per weight", "Linear weights stored"]);
     let f16_mib = report.formats.first().map_or(0.0, |f| mib(f.f16_bytes));
     let reference = format!("reference ({})", s.ref_dtype.as_str());
     table.row(&[m.source.as_str(), &reference, "–", "–", "–", &format!("{f16_mib:.1} MiB as f16")]);
@@ -52,7 +52,7 @@ pub(super) fn models(report: &Report) -> String {
                 None => "–".into(),
             },
             format!("{:.4}", f.bits_per_weight),
-            format!("{:.1} MiB ({:.3} × f16)", mib(f.device_bytes), f.device_bytes as f64 / f.f16_bytes as f64),
+            format!("{:.1} MiB ({:.3} × f16)", mib(f.storage_bytes), f.storage_bytes as f64 / f.f16_bytes as f64),
         ]);
     }
     let dtypes: Vec<String> = m.weight_dtypes.iter().map(|(k, v)| format!("{k} × {v}")).collect();
@@ -233,11 +233,11 @@ pub(super) fn summary(report: &Report) -> String {
         ]);
     }
     let mut out = format!("\n## 6. Summary\n\n{}", table.render());
-    if let Some(best) = report.formats.iter().min_by(|a, b| a.metrics.delta_ce.total_cmp(&b.metrics.delta_ce)) {
+    if let Some(best) = report.formats.iter().min_by(|a, b| a.metrics.kl_mean.total_cmp(&b.metrics.kl_mean)) {
         let _ = writeln!(
             out,
-            "\n{} distorts least here: ΔCE {:+.5} nats, mean KL {:.5} nats, top-1 agreement {:.2}%. At 4 bits it sits \
-             {:.3} bits above the GGD's Shannon lower bound for {}.",
+            "\n{} distorts least here (smallest mean KL): ΔCE {:+.5} nats, mean KL {:.5} nats, top-1 agreement \
+             {:.2}%. At 4 bits it sits {:.3} bits above the GGD's Shannon lower bound for {}.",
             upper(best.format),
             best.metrics.delta_ce,
             best.metrics.kl_mean,
