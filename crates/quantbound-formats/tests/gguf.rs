@@ -70,3 +70,28 @@ fn bad_input_names_the_format_and_the_tensor() {
     let err = FormatName::Mxfp4.format(BnbSettings::default()).quantize("w", &w, &[64]).unwrap_err().to_string();
     assert!(err.contains("mxfp4") && err.contains("index 40") && err.contains("NaN"), "{err}");
 }
+
+/// Every GGUF block type quantbound reads, decoded from random block bytes, against gguf-py's
+/// dequantization of the same bytes (tests/data/gguf_decode.json), bit for bit.
+#[test]
+fn every_block_type_decodes_as_gguf_py() {
+    use quantbound_formats::ggml::BlockType;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gguf_decode.json");
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = golden["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), BlockType::ALL.len());
+    for case in cases {
+        let name = case["type"].as_str().unwrap();
+        let ty = BlockType::ALL.into_iter().find(|t| t.name() == name).unwrap_or_else(|| panic!("{name}"));
+        let bytes = hex(case["bytes"].as_str().unwrap());
+        let expected = bits(&case["dequantized"]);
+        let mut out = vec![0f32; expected.len()];
+        ty.dequantize(&bytes, &mut out).unwrap();
+        for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
+            assert_eq!(a.to_bits(), *b, "{name} weight {i}: {a} vs gguf-py {}", f32::from_bits(*b));
+        }
+        // A byte short is an error, not a panic.
+        let err = ty.dequantize(&bytes[1..], &mut out).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}

@@ -16,7 +16,7 @@ pub enum LlamaError {
     #[error("{file}: malformed GGUF: {reason}")]
     Malformed { file: String, reason: String },
 
-    #[error("{file}: tensor {tensor} has GGML type {ggml_type}, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)")]
+    #[error("{file}: tensor {tensor} has GGML type {ggml_type}, which is not supported (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL, MXFP4)")]
     UnsupportedType { file: String, tensor: String, ggml_type: String },
 
     #[error("{file}: missing metadata key {key} ({expected})")]

@@ -6,10 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use half::f16;
 use quantbound_codebook::{FloatDtype, FloatVec};
-use quantbound_formats::ggml::{self, Block as _};
-use rayon::prelude::*;
+use quantbound_formats::ggml::BlockType;
 
 use crate::error::{LlamaError, Result};
 use crate::layout::{self, LinearId, LinearKind, RopePermute, Scope};
@@ -70,23 +68,20 @@ impl Value {
 pub enum GgmlType {
     F32,
     F16,
-    Q4_0,
-    Q4_1,
-    Q8_0,
     Bf16,
+    /// A block type, decoded by quantbound-formats' `ggml`.
+    Block(BlockType),
 }
 
 impl GgmlType {
-    /// ggml's `enum ggml_type` ids (ggml.h): 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 8 Q8_0, 30 BF16.
+    /// ggml's `enum ggml_type` ids (ggml.h): 0 F32, 1 F16, 30 BF16, and the block types'
+    /// ([`BlockType::from_id`]).
     pub fn from_id(id: u32) -> Option<Self> {
         Some(match id {
             0 => GgmlType::F32,
             1 => GgmlType::F16,
-            2 => GgmlType::Q4_0,
-            3 => GgmlType::Q4_1,
-            8 => GgmlType::Q8_0,
             30 => GgmlType::Bf16,
-            _ => return None,
+            id => GgmlType::Block(BlockType::from_id(id)?),
         })
     }
 
@@ -95,21 +90,10 @@ impl GgmlType {
         match self {
             GgmlType::F32 => (1, 4),
             GgmlType::F16 | GgmlType::Bf16 => (1, 2),
-            GgmlType::Q4_0 => (ggml::BLOCK, ggml::Q4_0::BYTES),
-            GgmlType::Q4_1 => (ggml::BLOCK, ggml::Q4_1::BYTES),
-            GgmlType::Q8_0 => (32, size_of::<BlockQ8_0>()),
+            GgmlType::Block(b) => b.block(),
         }
     }
 }
-
-/// ggml's `block_q8_0`: x = d·q.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BlockQ8_0 {
-    d: f16,
-    qs: [i8; 32],
-}
-const _: () = assert!(size_of::<BlockQ8_0>() == 34);
 
 /// One tensor's entry in the file.
 #[derive(Clone, Debug, PartialEq)]
@@ -346,11 +330,8 @@ impl<'a> Gguf<'a> {
         }
     }
 
-    /// The tensor's values as f32, in GGUF's element order.
-    ///
-    /// # Formula
-    /// Q8_0: x = d·q; Q4_0: x = d·(q − 8); Q4_1: x = d·q + m, with d and m widened from f16 and
-    /// every step in f32 (as gguf-py computes it, unfused).
+    /// The tensor's values as f32, in GGUF's element order: floats widened exactly, block types
+    /// decoded as llama.cpp decodes them ([`BlockType::dequantize`]).
     pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
         let data = self.data(info)?;
         let float = |dtype| FloatVec::from_le_bytes(dtype, data).expect("size checked by data()").to_f32_vec();
@@ -359,14 +340,7 @@ impl<'a> Gguf<'a> {
             GgmlType::F32 => return Ok(float(FloatDtype::F32)),
             GgmlType::F16 => return Ok(float(FloatDtype::F16)),
             GgmlType::Bf16 => return Ok(float(FloatDtype::Bf16)),
-            GgmlType::Q8_0 => blocks(data, &mut out, |b: &BlockQ8_0, out| {
-                let d = b.d.to_f32();
-                for (o, &q) in out.iter_mut().zip(&b.qs) {
-                    *o = d * f32::from(q);
-                }
-            }),
-            GgmlType::Q4_0 => ggml::dequantize::<ggml::Q4_0>(data, &mut out).expect("size checked by data()"),
-            GgmlType::Q4_1 => ggml::dequantize::<ggml::Q4_1>(data, &mut out).expect("size checked by data()"),
+            GgmlType::Block(b) => b.dequantize(data, &mut out).expect("size checked by data()"),
         }
         Ok(out)
     }
@@ -394,24 +368,6 @@ impl<'a> Gguf<'a> {
         }
         Ok(Some(HfTensor { name, shape, values }))
     }
-}
-
-/// Runs `f` over every block in parallel, writing its elements.
-fn blocks<B: bytemuck::Pod + Sync>(data: &[u8], out: &mut [f32], f: impl Fn(&B, &mut [f32]) + Sync) {
-    let per_block = 32;
-    let owned: Vec<B>;
-    let blocks: &[B] = match bytemuck::try_cast_slice(data) {
-        Ok(blocks) => blocks,
-        Err(_) => {
-            owned = bytemuck::pod_collect_to_vec(data);
-            &owned
-        }
-    };
-    out.par_chunks_mut(per_block * 1024).zip(blocks.par_chunks(1024)).for_each(|(out, blocks)| {
-        for (out, block) in out.chunks_exact_mut(per_block).zip(blocks) {
-            f(block, out);
-        }
-    });
 }
 
 /// llama.cpp's names → transformers' for the tensors outside the decoder linears (per-layer ones

@@ -1,6 +1,6 @@
 //! Llama-family models on Burn for quantbound, generic over the backend.
 //!
-//! - [`gguf`]: GGUF v3 (metadata, tensors; F32, F16, BF16, Q8_0, Q4_0, Q4_1), llama.cpp → Hugging
+//! - [`gguf`]: GGUF v3 (metadata, tensors; F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL, MXFP4), llama.cpp → Hugging
 //!   Face names with the q/k rope permutation undone as transformers does;
 //! - [`layout`]: checkpoint names, stated once (the scoped key builder, the table of decoder
 //!   linears, [`layout::LinearId`]);

@@ -106,9 +106,9 @@ fn bad_files_are_errors_not_panics() {
     let mut wrong = bytes.clone();
     wrong[..4].copy_from_slice(b"GGML");
     assert!(matches!(Gguf::parse(&wrong, "x"), Err(LlamaError::NotGguf { .. })));
-    // An unsupported type (12 = Q4_K) is named when the file is opened.
-    let k = gguf(&[], &[("blk.0.ffn_down.weight", &[256], 12, vec![0; 144])]);
-    let err = Gguf::parse(&k, "k.gguf").err().expect("Q4_K is unsupported");
+    // An unsupported type (10 = Q2_K) is named when the file is opened.
+    let k = gguf(&[], &[("blk.0.ffn_down.weight", &[256], 10, vec![0; 84])]);
+    let err = Gguf::parse(&k, "k.gguf").err().expect("Q2_K is unsupported");
     assert!(err.to_string().contains("blk.0.ffn_down.weight") && err.to_string().contains("not supported"), "{err}");
 }
 

@@ -1,9 +1,11 @@
 //! llama.cpp's block formats: 32 weights a block along each row, each block a few scale bytes
 //! and 16 bytes of 4-bit codes, quantized as llama.cpp's reference (non-imatrix) quantizers do,
 //! which gguf-py 0.19 writes out in numpy. Each format is one module with its block's layout and
-//! its reference's rounding; this one holds what they share: the block length, ggml's nibble
-//! order, and the tensor-level loop.
+//! its reference's rounding; `decode` holds the types only read (Q8_0, Q4_K, Q5_K, Q6_K,
+//! IQ4_NL); this one what they share: the block length, ggml's nibble order, the tensor-level
+//! loops and [`BlockType`], every type a GGUF reader meets.
 
+mod decode;
 mod mxfp4;
 mod q4_0;
 mod q4_1;
@@ -47,22 +49,120 @@ pub(crate) fn unpack(bytes: &[u8]) -> [u8; BLOCK] {
 
 /// Decodes whole blocks of format `B` from `bytes` into `out`, which must hold their weights.
 pub fn dequantize<B: Block>(bytes: &[u8], out: &mut [f32]) -> Result<()> {
-    if bytes.len() != out.len() / BLOCK * B::BYTES || !out.len().is_multiple_of(BLOCK) {
+    decode_blocks(B::NAME.as_str(), bytes, out, BLOCK, B::BYTES, B::dequantize_block)
+}
+
+/// `decode` on each block of `size` bytes and `weights` weights, in parallel, 1024 blocks a task.
+fn decode_blocks(
+    format: &str,
+    bytes: &[u8],
+    out: &mut [f32],
+    weights: usize,
+    size: usize,
+    decode: impl Fn(&[u8], &mut [f32]) + Sync,
+) -> Result<()> {
+    if !out.len().is_multiple_of(weights) || bytes.len() != out.len() / weights * size {
         return Err(FormatError::BadLength {
             tensor: "the tensor".into(),
-            format: B::NAME.to_string(),
+            format: format.into(),
             numel: out.len(),
-            expected: out.len().div_ceil(BLOCK) * B::BYTES,
+            expected: out.len().div_ceil(weights) * size,
             found: bytes.len(),
         });
     }
-    // In parallel, 1024 blocks a task.
-    out.par_chunks_mut(BLOCK * 1024).zip(bytes.par_chunks(B::BYTES * 1024)).for_each(|(out, bytes)| {
-        for (block, out) in bytes.chunks_exact(B::BYTES).zip(out.chunks_exact_mut(BLOCK)) {
-            B::dequantize_block(block, out);
+    out.par_chunks_mut(weights * 1024).zip(bytes.par_chunks(size * 1024)).for_each(|(out, bytes)| {
+        for (block, out) in bytes.chunks_exact(size).zip(out.chunks_exact_mut(weights)) {
+            decode(block, out);
         }
     });
     Ok(())
+}
+
+/// Every GGUF block type quantbound reads: the formats it also writes (Q4_0, Q4_1, MXFP4), and
+/// those it only decodes (Q8_0, the K-quants, IQ4_NL), to score models quantized elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockType {
+    Q4_0,
+    Q4_1,
+    Q8_0,
+    Q4K,
+    Q5K,
+    Q6K,
+    Iq4Nl,
+    Mxfp4,
+}
+
+impl BlockType {
+    /// Every block type, for error messages.
+    pub const ALL: [BlockType; 8] = [
+        BlockType::Q4_0,
+        BlockType::Q4_1,
+        BlockType::Q8_0,
+        BlockType::Q4K,
+        BlockType::Q5K,
+        BlockType::Q6K,
+        BlockType::Iq4Nl,
+        BlockType::Mxfp4,
+    ];
+
+    /// The type of ggml's `enum ggml_type` id (ggml.h).
+    pub fn from_id(id: u32) -> Option<Self> {
+        Some(match id {
+            2 => BlockType::Q4_0,
+            3 => BlockType::Q4_1,
+            8 => BlockType::Q8_0,
+            12 => BlockType::Q4K,
+            13 => BlockType::Q5K,
+            14 => BlockType::Q6K,
+            20 => BlockType::Iq4Nl,
+            39 => BlockType::Mxfp4,
+            _ => return None,
+        })
+    }
+
+    /// ggml's name (`Q4_K`, `IQ4_NL`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockType::Q4_0 => "Q4_0",
+            BlockType::Q4_1 => "Q4_1",
+            BlockType::Q8_0 => "Q8_0",
+            BlockType::Q4K => "Q4_K",
+            BlockType::Q5K => "Q5_K",
+            BlockType::Q6K => "Q6_K",
+            BlockType::Iq4Nl => "IQ4_NL",
+            BlockType::Mxfp4 => "MXFP4",
+        }
+    }
+
+    /// (weights per block, bytes per block), as ggml's `type_traits` give them.
+    pub fn block(self) -> (usize, usize) {
+        match self {
+            BlockType::Q4_0 => (BLOCK, Q4_0::BYTES),
+            BlockType::Q4_1 => (BLOCK, Q4_1::BYTES),
+            BlockType::Mxfp4 => (BLOCK, Mxfp4::BYTES),
+            BlockType::Q8_0 => (BLOCK, 34),
+            BlockType::Iq4Nl => (BLOCK, 18),
+            BlockType::Q4K => (decode::QK_K, 144),
+            BlockType::Q5K => (decode::QK_K, 176),
+            BlockType::Q6K => (decode::QK_K, 210),
+        }
+    }
+
+    /// Decodes whole blocks from `bytes` into `out`, which must hold their weights.
+    pub fn dequantize(self, bytes: &[u8], out: &mut [f32]) -> Result<()> {
+        let (weights, size) = self.block();
+        let decode: fn(&[u8], &mut [f32]) = match self {
+            BlockType::Q4_0 => Q4_0::dequantize_block,
+            BlockType::Q4_1 => Q4_1::dequantize_block,
+            BlockType::Mxfp4 => Mxfp4::dequantize_block,
+            BlockType::Q8_0 => decode::q8_0,
+            BlockType::Iq4Nl => decode::iq4_nl,
+            BlockType::Q4K => decode::q4_k,
+            BlockType::Q5K => decode::q5_k,
+            BlockType::Q6K => decode::q6_k,
+        };
+        decode_blocks(self.name(), bytes, out, weights, size, decode)
+    }
 }
 
 /// The format of block type `B`.
