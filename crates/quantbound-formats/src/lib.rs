@@ -7,11 +7,14 @@
 //! - [`bnb`]: bitsandbytes' NF4 and FP4 (blockwise absmax, blocksize 32–4096, optional double
 //!   quant), through quantbound-codebook's bit-exact kernels.
 //! - [`ggml`]: llama.cpp's block formats Q4_0, Q4_1 and MXFP4, as gguf-py's (= llama.cpp's
-//!   reference, non-imatrix) quantizers make them.
+//!   reference, non-imatrix) quantizers make them, and the decoders of the other GGUF types.
+//! - [`int4`]: INT4 round-to-nearest per group of 32/64/128 with an f16 scale and (asymmetric) a
+//!   4-bit zero-point, as AutoAWQ quantizes.
 
 pub mod bnb;
 mod error;
 pub mod ggml;
+pub mod int4;
 
 use quantbound_codebook::{Blocksize, QuantType, Quantized4bit};
 use serde::{Deserialize, Serialize};
@@ -80,11 +83,46 @@ pub enum FormatName {
     #[serde(rename = "mxfp4")]
     #[cfg_attr(feature = "clap", value(name = "mxfp4"))]
     Mxfp4,
+    /// INT4 with an f16 scale and a 4-bit zero-point per 32 weights (AWQ/GPTQ's layout).
+    #[serde(rename = "int4_g32")]
+    #[cfg_attr(feature = "clap", value(name = "int4_g32"))]
+    Int4G32,
+    /// The same per 64 weights.
+    #[serde(rename = "int4_g64")]
+    #[cfg_attr(feature = "clap", value(name = "int4_g64"))]
+    Int4G64,
+    /// The same per 128 weights, AWQ's and GPTQ's default (`int4`).
+    #[serde(rename = "int4_g128")]
+    #[cfg_attr(feature = "clap", value(name = "int4_g128", alias = "int4"))]
+    Int4G128,
+    /// Symmetric INT4 (−8 … 7, no zero-point) with an f16 scale per 32 weights.
+    #[serde(rename = "int4sym_g32")]
+    #[cfg_attr(feature = "clap", value(name = "int4sym_g32"))]
+    Int4SymG32,
+    /// The same per 64 weights.
+    #[serde(rename = "int4sym_g64")]
+    #[cfg_attr(feature = "clap", value(name = "int4sym_g64"))]
+    Int4SymG64,
+    /// The same per 128 weights (`int4sym`).
+    #[serde(rename = "int4sym_g128")]
+    #[cfg_attr(feature = "clap", value(name = "int4sym_g128", alias = "int4sym"))]
+    Int4SymG128,
 }
 
 impl FormatName {
-    pub const ALL: [FormatName; 5] =
-        [FormatName::Nf4, FormatName::Fp4, FormatName::Q4_0, FormatName::Q4_1, FormatName::Mxfp4];
+    pub const ALL: [FormatName; 11] = [
+        FormatName::Nf4,
+        FormatName::Fp4,
+        FormatName::Q4_0,
+        FormatName::Q4_1,
+        FormatName::Mxfp4,
+        FormatName::Int4G32,
+        FormatName::Int4G64,
+        FormatName::Int4G128,
+        FormatName::Int4SymG32,
+        FormatName::Int4SymG64,
+        FormatName::Int4SymG128,
+    ];
 
     /// The command-line name: `nf4`, `q4_0`, `mxfp4`, …
     pub fn as_str(self) -> &'static str {
@@ -94,11 +132,22 @@ impl FormatName {
             FormatName::Q4_0 => "q4_0",
             FormatName::Q4_1 => "q4_1",
             FormatName::Mxfp4 => "mxfp4",
+            FormatName::Int4G32 => "int4_g32",
+            FormatName::Int4G64 => "int4_g64",
+            FormatName::Int4G128 => "int4_g128",
+            FormatName::Int4SymG32 => "int4sym_g32",
+            FormatName::Int4SymG64 => "int4sym_g64",
+            FormatName::Int4SymG128 => "int4sym_g128",
         }
     }
 
-    /// The format named `name`.
+    /// The format named `name` (also `int4` for `int4_g128`, `int4sym` for `int4sym_g128`).
     pub fn parse(name: &str) -> Result<Self> {
+        let name = match name {
+            "int4" => "int4_g128",
+            "int4sym" => "int4sym_g128",
+            other => other,
+        };
         Self::ALL.into_iter().find(|f| f.as_str() == name).ok_or_else(|| FormatError::UnknownFormat {
             found: name.to_owned(),
             expected: Self::ALL.map(Self::as_str).join(", "),
@@ -123,6 +172,12 @@ impl FormatName {
             FormatName::Q4_0 => Box::new(ggml::Ggml::<ggml::Q4_0>::default()),
             FormatName::Q4_1 => Box::new(ggml::Ggml::<ggml::Q4_1>::default()),
             FormatName::Mxfp4 => Box::new(ggml::Ggml::<ggml::Mxfp4>::default()),
+            FormatName::Int4G32 => Box::new(int4::Int4::new(self, 32, true)),
+            FormatName::Int4G64 => Box::new(int4::Int4::new(self, 64, true)),
+            FormatName::Int4G128 => Box::new(int4::Int4::new(self, 128, true)),
+            FormatName::Int4SymG32 => Box::new(int4::Int4::new(self, 32, false)),
+            FormatName::Int4SymG64 => Box::new(int4::Int4::new(self, 64, false)),
+            FormatName::Int4SymG128 => Box::new(int4::Int4::new(self, 128, false)),
         }
     }
 }
