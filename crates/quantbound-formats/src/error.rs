@@ -18,6 +18,11 @@ pub enum FormatError {
     /// A stored tensor whose bytes do not fit the weights it claims.
     #[error("{tensor}: {format} stores {expected} bytes for {numel} weights, found {found}")]
     BadLength { tensor: String, format: String, numel: usize, expected: usize, found: usize },
+    /// A format whose table another crate designs.
+    #[error(
+        "the {format} format's codebook is designed by quantbound-theory: build it there (quantbound-report does)"
+    )]
+    DesignedElsewhere { format: String },
     #[error(transparent)]
     Codebook(#[from] quantbound_codebook::CodebookError),
 }

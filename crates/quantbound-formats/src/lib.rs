@@ -107,10 +107,15 @@ pub enum FormatName {
     #[serde(rename = "int4sym_g128")]
     #[cfg_attr(feature = "clap", value(name = "int4sym_g128", alias = "int4sym"))]
     Int4SymG128,
+    /// The MSE-optimal 16 values for absmax blocks of Gaussian weights (BOF4-style), designed by
+    /// quantbound-theory, under bnb's blocks and kernels.
+    #[serde(rename = "optimal")]
+    #[cfg_attr(feature = "clap", value(name = "optimal"))]
+    Optimal,
 }
 
 impl FormatName {
-    pub const ALL: [FormatName; 11] = [
+    pub const ALL: [FormatName; 12] = [
         FormatName::Nf4,
         FormatName::Fp4,
         FormatName::Q4_0,
@@ -122,6 +127,7 @@ impl FormatName {
         FormatName::Int4SymG32,
         FormatName::Int4SymG64,
         FormatName::Int4SymG128,
+        FormatName::Optimal,
     ];
 
     /// The command-line name: `nf4`, `q4_0`, `mxfp4`, …
@@ -138,6 +144,7 @@ impl FormatName {
             FormatName::Int4SymG32 => "int4sym_g32",
             FormatName::Int4SymG64 => "int4sym_g64",
             FormatName::Int4SymG128 => "int4sym_g128",
+            FormatName::Optimal => "optimal",
         }
     }
 
@@ -154,7 +161,13 @@ impl FormatName {
         })
     }
 
-    /// bnb's quant type, for the bnb formats.
+    /// Whether the format is a codebook under bnb's absmax blocks (NF4, FP4, the optimal table),
+    /// run by bnb's kernels and set by `--blocksize` and `--double-quant`.
+    pub fn is_bnb(self) -> bool {
+        matches!(self, FormatName::Nf4 | FormatName::Fp4 | FormatName::Optimal)
+    }
+
+    /// bnb's quant type, for bnb's own two formats.
     pub fn quant_type(self) -> Option<QuantType> {
         match self {
             FormatName::Nf4 => Some(QuantType::Nf4),
@@ -163,9 +176,11 @@ impl FormatName {
         }
     }
 
-    /// The format itself; the bnb formats take `bnb`'s blocksize and double quant.
-    pub fn format(self, bnb: BnbSettings) -> Box<dyn Format> {
-        match self {
+    /// The format itself; the bnb formats take `bnb`'s blocksize and double quant. `optimal` is
+    /// an error here: its codebook is designed by quantbound-theory, which builds it with
+    /// [`bnb::Bnb::with_codebook`].
+    pub fn format(self, bnb: BnbSettings) -> Result<Box<dyn Format>> {
+        Ok(match self {
             FormatName::Nf4 | FormatName::Fp4 => {
                 Box::new(bnb::Bnb::new(self.quant_type().expect("a bnb format has a quant type"), bnb))
             }
@@ -178,7 +193,8 @@ impl FormatName {
             FormatName::Int4SymG32 => Box::new(int4::Int4::new(self, 32, false)),
             FormatName::Int4SymG64 => Box::new(int4::Int4::new(self, 64, false)),
             FormatName::Int4SymG128 => Box::new(int4::Int4::new(self, 128, false)),
-        }
+            FormatName::Optimal => return Err(FormatError::DesignedElsewhere { format: self.as_str().into() }),
+        })
     }
 }
 

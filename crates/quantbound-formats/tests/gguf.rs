@@ -22,7 +22,7 @@ fn block_formats_equal_gguf_py_byte_for_byte() {
     for case in cases {
         let (name, format) = (case["case"].as_str().unwrap(), case["format"].as_str().unwrap());
         let input: Vec<f32> = bits(&case["input"]).into_iter().map(f32::from_bits).collect();
-        let format = FormatName::parse(format).unwrap().format(BnbSettings::default());
+        let format = FormatName::parse(format).unwrap().format(BnbSettings::default()).unwrap();
         let q = format.quantize(name, &input, &[input.len()]).unwrap();
         let expected = hex(case["bytes"].as_str().unwrap());
         let ours = q.as_ggml_bytes().unwrap();
@@ -48,7 +48,7 @@ fn block_formats_equal_gguf_py_byte_for_byte() {
 
 #[test]
 fn bits_per_weight_count_every_scale() {
-    let bpw = |name: &str| FormatName::parse(name).unwrap().format(BnbSettings::default()).bits_per_weight();
+    let bpw = |name: &str| FormatName::parse(name).unwrap().format(BnbSettings::default()).unwrap().bits_per_weight();
     // 32 codes of 4 bits plus an f16 scale; plus an f16 minimum; plus one E8M0 byte.
     assert_eq!(bpw("q4_0"), (32.0 * 4.0 + 16.0) / 32.0);
     assert_eq!(bpw("q4_1"), (32.0 * 4.0 + 32.0) / 32.0);
@@ -60,14 +60,15 @@ fn bits_per_weight_count_every_scale() {
 fn bad_input_names_the_format_and_the_tensor() {
     let err = FormatName::parse("q3_k").unwrap_err().to_string();
     assert!(err.contains("q3_k") && err.contains("q4_0") && err.contains("nf4"), "{err}");
-    let q4_0 = FormatName::Q4_0.format(BnbSettings::default());
+    let q4_0 = FormatName::Q4_0.format(BnbSettings::default()).unwrap();
     let err = q4_0.quantize("model.layers.0.mlp.down_proj.weight", &[0.0; 176 * 2], &[2, 176]).unwrap_err();
     assert!(matches!(err, FormatError::Unblockable { row: 176, .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("down_proj") && text.contains("q4_0") && text.contains("176"), "{text}");
     let mut w = vec![0.5f32; 64];
     w[40] = f32::NAN;
-    let err = FormatName::Mxfp4.format(BnbSettings::default()).quantize("w", &w, &[64]).unwrap_err().to_string();
+    let err =
+        FormatName::Mxfp4.format(BnbSettings::default()).unwrap().quantize("w", &w, &[64]).unwrap_err().to_string();
     assert!(err.contains("mxfp4") && err.contains("index 40") && err.contains("NaN"), "{err}");
 }
 

@@ -16,7 +16,7 @@ fn int4_equals_autoawq_bit_for_bit() {
     for case in golden["cases"].as_array().unwrap() {
         let (group, zero_point) = (case["group"].as_u64().unwrap(), case["zero_point"].as_bool().unwrap());
         let name = format!("int4{}_g{group}", if zero_point { "" } else { "sym" });
-        let format = FormatName::parse(&name).unwrap().format(BnbSettings::default());
+        let format = FormatName::parse(&name).unwrap().format(BnbSettings::default()).unwrap();
         let shape: Vec<usize> =
             case["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
         let input = halves(&case["input"]);
@@ -39,10 +39,11 @@ fn int4_equals_autoawq_bit_for_bit() {
 
 #[test]
 fn int4_bits_and_names() {
-    let bpw = |name: &str| FormatName::parse(name).unwrap().format(BnbSettings::default()).bits_per_weight();
+    let bpw = |name: &str| FormatName::parse(name).unwrap().format(BnbSettings::default()).unwrap().bits_per_weight();
     assert_eq!(bpw("int4"), 4.0 + 20.0 / 128.0);
     assert_eq!(bpw("int4_g32"), 4.625);
     assert_eq!(bpw("int4sym"), 4.125);
-    let err = FormatName::Int4G128.format(BnbSettings::default()).quantize("w", &[0.0; 96], &[96]).unwrap_err();
+    let err =
+        FormatName::Int4G128.format(BnbSettings::default()).unwrap().quantize("w", &[0.0; 96], &[96]).unwrap_err();
     assert!(err.to_string().contains("int4_g128") && err.to_string().contains("128"), "{err}");
 }

@@ -68,7 +68,7 @@ pub(crate) fn analyse<B: QuantBackend>(
     let linears = reference.linears();
     let stage = progress.stage("fitting and quantizing the weights", linears.len() as u64);
     let mut stats = Vec::with_capacity(linears.len());
-    let quantizers: Vec<Box<dyn Format>> = options.formats.iter().map(|&f| options.format(f)).collect();
+    let quantizers = options.formats.iter().map(|&f| options.format(f)).collect::<Result<Vec<_>>>()?;
     let mut formats: Vec<FormatAnalysis> = quantizers
         .iter()
         .map(|q| FormatAnalysis {

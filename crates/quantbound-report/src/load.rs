@@ -74,7 +74,7 @@ pub(crate) fn load<B: QuantBackend>(options: &ReportOptions, device: &B::Device)
     notes.push(
         "NF4/FP4 layers dequantize to f32 before the matmul, as bnb does with its default f32 compute dtype".into(),
     );
-    let others: Vec<&str> = options.formats.iter().filter(|f| f.quant_type().is_none()).map(|f| f.as_str()).collect();
+    let others: Vec<&str> = options.formats.iter().filter(|f| !f.is_bnb()).map(|f| f.as_str()).collect();
     if !others.is_empty() {
         notes.push(format!(
             "{} layers hold their dequantized weights in f32: the function their kernels compute, with f32 activations",

@@ -3,11 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use quantbound_codebook::Blocksize;
+use quantbound_codebook::{Blocksize, QuantType};
+use quantbound_formats::bnb::Bnb;
 use quantbound_formats::{BnbSettings, Format, FormatName};
 use quantbound_llama::layout::{LinearId, LinearKind};
+use quantbound_theory::quantizer::optimal_absmax_codebook;
+use quantbound_theory::GeneralizedGaussian;
 
-use crate::error::{ReportError, Result};
+use crate::error::{theory, ReportError, Result};
 use crate::texts::{Texts, DEFAULT_SENTENCE};
 
 /// Where the reference model comes from.
@@ -168,9 +171,17 @@ impl ReportOptions {
         quantbound_theory::bounds::effective_rate(self.blocksize, self.double_quant)
     }
 
-    /// `format` with these settings (the bnb formats take the blocksize and double quant).
-    pub fn format(&self, format: FormatName) -> Box<dyn Format> {
-        format.format(BnbSettings { blocksize: self.blocksize, double_quant: self.double_quant })
+    /// `format` with these settings (the bnb formats take the blocksize and double quant; the
+    /// optimal codebook is designed here for Gaussian weights in absmax blocks of this size).
+    pub fn format(&self, format: FormatName) -> Result<Box<dyn Format>> {
+        let bnb = BnbSettings { blocksize: self.blocksize, double_quant: self.double_quant };
+        if format != FormatName::Optimal {
+            return Ok(format.format(bnb)?);
+        }
+        let gaussian = GeneralizedGaussian::with_variance(2.0, 0.0, 1.0).map_err(theory("the optimal codebook"))?;
+        let (codebook, _) = optimal_absmax_codebook(&gaussian, self.blocksize, &QuantType::Nf4.codebook())
+            .map_err(theory("the optimal codebook"))?;
+        Ok(Box::new(Bnb::with_codebook(format, codebook, bnb)))
     }
 
     /// The seed's settings on `model`: reference, NF4 and FP4, blocksize 64, no double quant,

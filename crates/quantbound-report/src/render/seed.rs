@@ -46,10 +46,10 @@ pub(super) fn models(report: &Report) -> String {
             m.source.clone(),
             upper(f.format),
             f.block_size.to_string(),
-            match f.format.quant_type() {
-                Some(_) if s.double_quant => "yes".into(),
-                Some(_) => "no".into(),
-                None => "–".into(),
+            match f.format.is_bnb() {
+                true if s.double_quant => "yes".into(),
+                true => "no".into(),
+                false => "–".into(),
             },
             format!("{:.4}", f.bits_per_weight),
             format!("{:.1} MiB ({:.3} × f16)", mib(f.storage_bytes), f.storage_bytes as f64 / f.f16_bytes as f64),
