@@ -36,6 +36,23 @@ fn close_to(what: &str, name: &str, ours: f64, theirs: &serde_json::Value, rel: 
     assert!((ours - theirs).abs() <= rel * theirs.abs() + 1e-9, "{what} {name}: {ours} vs transformers {theirs}");
 }
 
+/// A run's logits MSE and KL mean within `rel`, its ΔCE within `delta_ce` (absolute) and its top-1
+/// agreement exactly, against the fixture's numbers for the same run.
+fn same_run(what: &str, run: [f64; 4], expected: &serde_json::Value, rel: f64, delta_ce: f64) {
+    let [logits_mse, kl_mean, dce, top1] = run;
+    eprintln!("{what}: logits MSE {logits_mse} KL {kl_mean} ΔCE {dce} top-1 {top1}");
+    close_to(what, "logits MSE", logits_mse, &expected["logits_mse"], rel);
+    close_to(what, "KL mean", kl_mean, &expected["kl_mean"], rel);
+    let theirs = expected["delta_ce"].as_f64().unwrap();
+    assert!((dce - theirs).abs() < delta_ce, "{what} ΔCE {dce} vs transformers {theirs}");
+    assert_eq!(top1, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+}
+
+/// A part run's four numbers, as [`same_run`] takes them.
+fn part(run: &quantbound::report::report::PartRun) -> [f64; 4] {
+    [run.logits_mse, run.kl_mean, run.delta_ce, run.top1_agreement]
+}
+
 /// The fixture's four sequences at their real lengths, and the tiny model's options.
 fn tiny_options(reference: &SafeTensors<'_>) -> ReportOptions {
     let ids = ints(reference, "input_ids");
@@ -122,14 +139,7 @@ fn tiny_report_matches_independent_computations() {
         let (layer, format) = (expected["layer"].as_u64().unwrap() as usize, expected["format"].as_str().unwrap());
         let row = sensitivity.layers.iter().find(|r| r.layer == layer && r.format.as_str() == format).unwrap();
         let what = format!("{format} layer {layer}");
-        close_to(&what, "logits MSE", row.run.logits_mse, &expected["logits_mse"], 1e-3);
-        close_to(&what, "KL mean", row.run.kl_mean, &expected["kl_mean"], 1e-3);
-        assert!(
-            (row.run.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5,
-            "{what} ΔCE {}",
-            row.run.delta_ce
-        );
-        assert_eq!(row.run.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        same_run(&what, part(&row.run), expected, 1e-3, 2e-5);
         // The layer's weight MSE pools its seven linears, as quantized by the codebook crate above.
         let (se, n) = report
             .layers
@@ -232,10 +242,7 @@ fn linear_type_sensitivity_matches_transformers_and_off_runs_none() {
         let row = sensitivity.linears.iter().find(|r| r.linear.to_string() == linear && r.format.as_str() == format);
         let row = row.unwrap_or_else(|| panic!("{format} {linear}: no row"));
         let what = format!("{format} all {linear}");
-        close_to(&what, "logits MSE", row.run.logits_mse, &expected["logits_mse"], 1e-3);
-        close_to(&what, "KL mean", row.run.kl_mean, &expected["kl_mean"], 1e-3);
-        assert!((row.run.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5, "{what} ΔCE");
-        assert_eq!(row.run.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        same_run(&what, part(&row.run), expected, 1e-3, 2e-5);
     }
     for (format, a) in &sensitivity.additivity {
         let sum: f64 = fixture["linears"]
@@ -343,10 +350,7 @@ fn llama_cpp_formats_match_gguf_py_and_transformers() {
         let (what, m) = (f.format.as_str(), &f.metrics);
         assert_eq!(f.bits_per_weight, bits, "{what}");
         assert_eq!(report.seed.methods[&f.format].bits_per_weight, bits, "{what}");
-        close_to(what, "logits MSE", m.logits_mse, &expected["logits_mse"], 1e-3);
-        close_to(what, "KL mean", m.kl_mean, &expected["kl_mean"], 1e-3);
-        assert!((m.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 2e-5, "{what} ΔCE {}", m.delta_ce);
-        assert_eq!(m.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        same_run(what, [m.logits_mse, m.kl_mean, m.delta_ce, m.top1_agreement], expected, 1e-3, 2e-5);
         // Each format has its gaps at its own rate.
         assert!(report.own_rate_gap(f.format).is_some(), "{what}");
     }
@@ -449,18 +453,7 @@ fn short_sample_report() {
     for (key, expected) in fixture["runs"].as_object().unwrap() {
         let row = sensitivity.layers.iter().find(|r| r.layer == 8 && r.format.as_str() == key).unwrap();
         let what = format!("SmolLM2 layer 8 {key}");
-        eprintln!(
-            "{what}: logits MSE {} KL {} ΔCE {} top-1 {}",
-            row.run.logits_mse, row.run.kl_mean, row.run.delta_ce, row.run.top1_agreement
-        );
-        close_to(&what, "logits MSE", row.run.logits_mse, &expected["logits_mse"], 1e-3);
-        close_to(&what, "KL mean", row.run.kl_mean, &expected["kl_mean"], 2e-3);
-        assert!(
-            (row.run.delta_ce - expected["delta_ce"].as_f64().unwrap()).abs() < 1e-4,
-            "{what} ΔCE {}",
-            row.run.delta_ce
-        );
-        assert_eq!(row.run.top1_agreement, expected["top1_agreement"].as_f64().unwrap(), "{what} top-1");
+        same_run(&what, part(&row.run), expected, 2e-3, 1e-4);
     }
     assert_eq!(report.model.layers, 30);
     assert_eq!(report.layers.len(), 30 * 7 * 2);

@@ -144,13 +144,13 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
     let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
     write_report(&report, &args.out, args.force)?;
     println!(
-        "\n{:<6} {:>12} {:>12} {:>10} {:>10} {:>8} {:>12}",
+        "\n{:<12} {:>12} {:>12} {:>10} {:>10} {:>8} {:>12}",
         "format", "weight MSE", "logits MSE", "ΔCE", "KL mean", "top-1", "gap vs GGD"
     );
     for f in &report.formats {
         let seed = &report.seed.methods[&f.format];
         println!(
-            "{:<6} {:>12.4e} {:>12.4e} {:>+10.5} {:>10.5} {:>7.2}% {:>10.3} b",
+            "{:<12} {:>12.4e} {:>12.4e} {:>+10.5} {:>10.5} {:>7.2}% {:>10.3} b",
             f.format.as_str().to_uppercase(),
             f.seed_layer_weight_mse,
             f.metrics.logits_mse,
