@@ -146,13 +146,16 @@ impl Analysis {
     }
 }
 
+/// One format's weight error on a linear, and its quantized state.
+type FormatState = (WeightError, Box<dyn Quantized>);
+
 /// One linear's statistics, and per format its error and quantized state.
 fn analyse_linear(
     id: LinearId,
     shape: &[usize; 2],
     w: &[f32],
     formats: &[Box<dyn Format>],
-) -> Result<(LinearStats, Vec<(WeightError, Box<dyn Quantized>)>)> {
+) -> Result<(LinearStats, Vec<FormatState>)> {
     let name = id.tensor_name();
     let n = w.len() as f64;
     let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / n;

@@ -1,10 +1,10 @@
 //! Stage 5, results: the stages' outputs put together as the report's sections.
 
+use std::collections::BTreeMap;
+
 use quantbound_llama::backend::QuantBackend;
 use quantbound_metrics::LogitMetrics;
 use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
-
-use std::collections::BTreeMap;
 
 use crate::analyse::{Analysis, FormatAnalysis};
 use crate::load::Loaded;
@@ -115,7 +115,7 @@ fn caveat(format: &FormatAnalysis, dtypes: &BTreeMap<String, usize>) -> Option<S
             "the reference's weights are its checkpoint's {stored} values: re-quantizing them to {name} gives them \
              back (nearly) exactly, which no f16/bf16 original would; score a real f16/bf16 checkpoint for a fair number"
         )
-    } else if 32 % format.block_size == 0 || format.block_size % 32 == 0 {
+    } else if 32usize.is_multiple_of(format.block_size) || format.block_size.is_multiple_of(32) {
         format!(
             "the reference's weights are its checkpoint's {stored} values, on a grid of 32-weight blocks: a format \
              whose blocks align with them ({} here) is flattered; score a real f16/bf16 checkpoint for a fair number",

@@ -139,24 +139,9 @@ pub(crate) fn measure<B: QuantBackend>(
             let run = PartError::of(analysis, f, &Part::Kind(kind)).run(m);
             linears.push(LinearTypeSensitivity { linear: kind, format: format.format, run });
         }
-        let x: Vec<f64> = per_format[f].iter().map(|(e, _)| e.rel_mse).collect();
-        let kl: Vec<f64> = per_format[f].iter().map(|(_, m)| m.kl_mean).collect();
-        let predicted = |coefficients: &[f64]| x.iter().zip(coefficients).map(|(x, a)| x * a).sum::<f64>();
-        let one_coefficient = through_origin(&x, &kl);
-        additivity.insert(
-            format.format,
-            Additivity {
-                sum_kl: kl.iter().sum(),
-                full_kl: full[f].kl_mean,
-                sum_delta_ce: per_format[f].iter().map(|(_, m)| m.delta_ce).sum(),
-                full_delta_ce: full[f].delta_ce,
-                r2: (formats > 1).then(|| r_squared(&kl, &fit.predict_kl(&x))),
-                r2_weight_error_only: r_squared(&kl, &x.iter().map(|x| one_coefficient * x).collect::<Vec<_>>()),
-                predicted_kl: predicted(&fit.kl),
-                predicted_delta_ce: predicted(&fit.delta_ce),
-                sum_kl_linear_types: (!kinds.is_empty()).then(|| kinds.iter().map(|(_, m)| m.kl_mean).sum()),
-            },
-        );
+        let mut sums = additivity_of(&per_format[f], &fit, &full[f], formats > 1);
+        sums.sum_kl_linear_types = (!kinds.is_empty()).then(|| kinds.iter().map(|(_, m)| m.kl_mean).sum());
+        additivity.insert(format.format, sums);
     }
     let allocation = allocate(evaluator, analysis, quantized, &per_format, full)?;
     let coefficients = (0..layers)
@@ -167,6 +152,26 @@ pub(crate) fn measure<B: QuantBackend>(
         })
         .collect();
     Ok(Some(Sensitivity { mode, layers: rows, linears, additivity, coefficients, allocation }))
+}
+
+/// One format's single-layer runs (`runs[l]`) summed against its full model's metrics `full`,
+/// and the linear model's fit on them (its R² only when several formats share the fit).
+fn additivity_of(runs: &[(PartError, &LogitMetrics)], fit: &LayerFit, full: &LogitMetrics, shared: bool) -> Additivity {
+    let x: Vec<f64> = runs.iter().map(|(e, _)| e.rel_mse).collect();
+    let kl: Vec<f64> = runs.iter().map(|(_, m)| m.kl_mean).collect();
+    let predicted = |coefficients: &[f64]| x.iter().zip(coefficients).map(|(x, a)| x * a).sum::<f64>();
+    let one_coefficient = through_origin(&x, &kl);
+    Additivity {
+        sum_kl: kl.iter().sum(),
+        full_kl: full.kl_mean,
+        sum_delta_ce: runs.iter().map(|(_, m)| m.delta_ce).sum(),
+        full_delta_ce: full.delta_ce,
+        r2: shared.then(|| r_squared(&kl, &fit.predict_kl(&x))),
+        r2_weight_error_only: r_squared(&kl, &x.iter().map(|x| one_coefficient * x).collect::<Vec<_>>()),
+        predicted_kl: predicted(&fit.kl),
+        predicted_delta_ce: predicted(&fit.delta_ce),
+        sum_kl_linear_types: None,
+    }
 }
 
 /// Runs every format on every part: `result[format][part]`.
