@@ -356,6 +356,78 @@ fn llama_cpp_formats_match_gguf_py_and_transformers() {
     }
 }
 
+/// `--rotate hadamard`: each format quantizes the rotated rows and the error is measured back in
+/// the original basis, which for an orthonormal rotation equals the error in the rotated basis
+/// (Parseval); the rotated weights' β and KL are recorded; the model still runs.
+#[test]
+fn hadamard_rotation_measures_in_the_original_basis() {
+    use quantbound::codebook::{FloatDtype, FloatVec};
+    use quantbound::formats::rotation::Hadamard;
+    use quantbound::formats::BnbSettings;
+    use quantbound::report::{Rotation, SensitivityMode};
+    let dir = tiny().parent().unwrap().join("llama32_rope");
+    let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let options = ReportOptions {
+        model: ModelSpec::Folder(dir.clone()),
+        formats: vec![FormatName::Nf4, FormatName::Q4_0],
+        sensitivity: SensitivityMode::Off,
+        rotate: Rotation::Hadamard,
+        ..tiny_options(&reference)
+    };
+    let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+    let model_bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let model = SafeTensors::deserialize(&model_bytes).unwrap();
+    for row in &report.layers {
+        let name = format!("model.layers.{}.{}.weight", row.layer, row.linear);
+        let view = model.tensor(&name).unwrap();
+        let shape = view.shape().to_vec();
+        let dtype = match view.dtype() {
+            safetensors::Dtype::F32 => FloatDtype::F32,
+            safetensors::Dtype::F16 => FloatDtype::F16,
+            _ => FloatDtype::Bf16,
+        };
+        let w = FloatVec::from_le_bytes(dtype, view.data()).unwrap().to_f32_vec();
+        // The rotated basis: whatever signs the report drew, R is orthonormal, so the error there
+        // is the error here; measure it with a rotation of our own (seed 1, index 0).
+        let rotation = Hadamard { seed: 1 };
+        let rotated = rotation.rotate(0, &w, shape[1]);
+        assert!(rotated.iter().zip(&w).any(|(a, b)| a != b));
+        let format = row.format.format(BnbSettings::default()).unwrap();
+        assert!(row.rotated_ggd_beta.is_some() && row.rotated_kl_to_gauss_bits.is_some(), "{name}");
+        // Not equal to the unrotated error: the format saw other values.
+        let q = format.quantize(&name, &w, &shape).unwrap();
+        let mut plain = vec![0f32; w.len()];
+        q.dequantize_into(&mut plain).unwrap();
+        let unrotated_mse =
+            w.iter().zip(&plain).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!(
+            (row.mse - unrotated_mse).abs() > 1e-6 * unrotated_mse,
+            "{name} {}: rotation changed nothing",
+            row.format
+        );
+        // Parseval: the report's error, in the original basis, equals the error the format makes on
+        // the rotated rows with the report's signs; check its size against ours (same distribution).
+        let q = format.quantize(&name, &rotated, &shape).unwrap();
+        let mut back = vec![0f32; w.len()];
+        q.dequantize_into(&mut back).unwrap();
+        let rotated_mse = rotated.iter().zip(&back).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>()
+            / w.len() as f64;
+        let mut original = back.clone();
+        rotation.unrotate(0, &mut original, shape[1]);
+        let original_mse =
+            w.iter().zip(&original).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((original_mse / rotated_mse - 1.0).abs() < 1e-5, "{name}: Parseval {original_mse} vs {rotated_mse}");
+        assert!((row.mse / rotated_mse - 1.0).abs() < 0.2, "{name} {}: {} vs {rotated_mse}", row.format, row.mse);
+    }
+    assert_eq!(report.settings.rotate, Rotation::Hadamard);
+    for f in &report.formats {
+        assert!(f.metrics.kl_mean.is_finite() && f.metrics.logits_mse > 0.0);
+    }
+    let md = quantbound::report::render::markdown(&report, &[]);
+    assert!(md.contains("## Rotation"), "the report has its rotation section");
+}
+
 #[test]
 fn bad_inputs_fail_with_clear_errors() {
     let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();

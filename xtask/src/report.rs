@@ -9,7 +9,9 @@ use quantbound_codebook::Blocksize;
 use quantbound_formats::FormatName;
 use quantbound_llama::backend::Cpu;
 use quantbound_report::render::{refuse_existing, write_report};
-use quantbound_report::{Device, ModelSpec, Progress, RefDtype, ReportOptions, SensitivityMode, Stage, Texts};
+use quantbound_report::{
+    Device, ModelSpec, Progress, RefDtype, ReportOptions, Rotation, SensitivityMode, Stage, Texts,
+};
 
 use crate::files::Error;
 
@@ -51,6 +53,9 @@ pub struct ReportArgs {
     /// type across the layers (linears), or neither (off).
     #[arg(long, value_enum, default_value = "layers")]
     sensitivity: SensitivityMode,
+    /// Rotate every linear's rows before quantizing (randomized Hadamard, undone after; any format).
+    #[arg(long, value_enum, default_value = "none")]
+    rotate: Rotation,
     /// The output directory (must not exist unless --force).
     #[arg(long, default_value = "target/report")]
     out: PathBuf,
@@ -139,6 +144,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         texts_label,
         deduplicate: true,
         sensitivity: args.sensitivity,
+        rotate: args.rotate,
     };
     let start = std::time::Instant::now();
     let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;

@@ -8,6 +8,7 @@
 //!   quant), through quantbound-codebook's bit-exact kernels.
 //! - [`ggml`]: llama.cpp's block formats Q4_0, Q4_1 and MXFP4, as gguf-py's (= llama.cpp's
 //!   reference, non-imatrix) quantizers make them, and the decoders of the other GGUF types.
+//! - [`rotation`]: the randomized Hadamard rotation, applied before any of them.
 //! - [`int4`]: INT4 round-to-nearest per group of 32/64/128 with an f16 scale and (asymmetric) a
 //!   4-bit zero-point, as AutoAWQ quantizes.
 
@@ -15,6 +16,7 @@ pub mod bnb;
 mod error;
 pub mod ggml;
 pub mod int4;
+pub mod rotation;
 
 use quantbound_codebook::{Blocksize, QuantType, Quantized4bit};
 use serde::{Deserialize, Serialize};

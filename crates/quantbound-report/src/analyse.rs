@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Tensor, TensorData};
+use quantbound_formats::rotation::{Hadamard, Rotated};
 use quantbound_formats::{Format, FormatName, Quantized};
 use quantbound_llama::backend::QuantBackend;
-use quantbound_llama::layout::{LinearId, LinearKind};
+use quantbound_llama::layout::{LinearId, LinearKind, DECODER_LINEARS};
 use quantbound_llama::linear::Linear;
 use quantbound_llama::model::Llama;
 use quantbound_metrics::{weight_error, WeightError};
@@ -16,7 +17,10 @@ use quantbound_theory::{fit_ggd, GgdFit};
 use rayon::prelude::*;
 
 use crate::error::{theory, Result};
-use crate::options::ReportOptions;
+use crate::options::{ReportOptions, Rotation};
+
+/// The seed of the rotations' random signs (each linear draws its own from it).
+const ROTATION_SEED: u64 = 0x5EED;
 use crate::progress::Progress;
 
 /// The weight statistics of one linear (the same for every format).
@@ -29,6 +33,8 @@ pub(crate) struct LinearStats {
     pub fit: GgdFit,
     /// The seed's histogram KL to a Gaussian, bits, on every weight.
     pub kl_bits: f64,
+    /// With `--rotate`: the GGD shape β and the KL to a Gaussian of the rotated weights.
+    pub rotated: Option<(f64, f64)>,
     /// The same on the seed's 200k-weight subsample, as the notebook prints it: for the
     /// `down_proj`s only, drawn from one generator in layer order.
     pub kl_bits_seed_sampling: Option<f64>,
@@ -87,7 +93,7 @@ pub(crate) fn analyse<B: QuantBackend>(
             layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect();
         let analysed = weights
             .par_iter()
-            .map(|(id, shape, w)| analyse_linear(*id, shape, w, &quantizers))
+            .map(|(id, shape, w)| analyse_linear(*id, shape, w, &quantizers, options.rotate))
             .collect::<Result<Vec<_>>>()?;
         for ((id, _, w), (mut linear_stats, per_format)) in weights.into_iter().zip(analysed) {
             if id.kind == LinearKind::Down {
@@ -155,6 +161,7 @@ fn analyse_linear(
     shape: &[usize; 2],
     w: &[f32],
     formats: &[Box<dyn Format>],
+    rotate: Rotation,
 ) -> Result<(LinearStats, Vec<FormatState>)> {
     let name = id.tensor_name();
     let n = w.len() as f64;
@@ -162,16 +169,33 @@ fn analyse_linear(
     let variance = w.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
     let fit = fit_ggd(w).map_err(theory(&name))?;
     let kl_bits = kl_to_gaussian_bits(w, SEED_BINS).map_err(theory(&name))?;
+    // The format sees the rotated rows; the error is measured back in the original basis.
+    let rotation = (rotate == Rotation::Hadamard).then_some(Hadamard { seed: ROTATION_SEED });
+    let index =
+        (id.layer * DECODER_LINEARS.len() + DECODER_LINEARS.iter().position(|&k| k == id.kind).unwrap_or(0)) as u64;
+    let rotated = rotation.map(|r| r.rotate(index, w, shape[1]));
+    let seen = rotated.as_deref().unwrap_or(w);
     let mut dequantized = vec![0f32; w.len()];
     let per_format = formats
         .iter()
         .map(|format| {
-            let q = format.quantize(&name, w, shape)?;
+            let mut q = format.quantize(&name, seen, shape)?;
+            if let Some(rotation) = rotation {
+                q = Box::new(Rotated { inner: q, rotation, index, row: shape[1] });
+            }
             q.dequantize_into(&mut dequantized)?;
             Ok((weight_error(w, &dequantized), q))
         })
         .collect::<Result<Vec<_>>>()?;
+    let rotated = match &rotated {
+        Some(r) => Some((
+            fit_ggd(r).map_err(theory(&name))?.dist.beta(),
+            kl_to_gaussian_bits(r, SEED_BINS).map_err(theory(&name))?,
+        )),
+        None => None,
+    };
     let mean_square = variance + mean * mean;
-    let stats = LinearStats { id, numel: w.len(), variance, mean_square, fit, kl_bits, kl_bits_seed_sampling: None };
+    let stats =
+        LinearStats { id, numel: w.len(), variance, mean_square, fit, kl_bits, rotated, kl_bits_seed_sampling: None };
     Ok((stats, per_format))
 }

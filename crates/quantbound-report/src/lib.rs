@@ -28,7 +28,7 @@ pub mod texts;
 mod theory;
 
 pub use error::{ReportError, Result};
-pub use options::{Device, ModelSpec, RefDtype, ReportOptions, SensitivityMode};
+pub use options::{Device, ModelSpec, RefDtype, ReportOptions, Rotation, SensitivityMode};
 pub use progress::{NoProgress, Progress, Stage};
 pub use report::Report;
 pub use run::run;

@@ -114,6 +114,18 @@ pub enum SensitivityMode {
     Linears,
 }
 
+/// A rotation of every linear's input dimension before quantizing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Rotation {
+    /// The weights as they are.
+    #[default]
+    None,
+    /// A randomized Hadamard transform per row (QuaRot, HIGGS), undone after dequantizing.
+    Hadamard,
+}
+
 /// Everything a report run needs besides the device.
 #[derive(Clone, Debug)]
 pub struct ReportOptions {
@@ -138,6 +150,8 @@ pub struct ReportOptions {
     pub deduplicate: bool,
     /// The single-layer (and single-type) runs.
     pub sensitivity: SensitivityMode,
+    /// Rotate each linear's rows before quantizing (every format alike).
+    pub rotate: Rotation,
 }
 
 impl ReportOptions {
@@ -202,6 +216,7 @@ impl ReportOptions {
             texts_label: format!("the seed's text: {DEFAULT_SENTENCE:?} × 100"),
             deduplicate: true,
             sensitivity: SensitivityMode::Layers,
+            rotate: Rotation::None,
         }
     }
 }

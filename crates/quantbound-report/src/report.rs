@@ -7,7 +7,7 @@ use quantbound_llama::layout::LinearKind;
 use quantbound_metrics::LogitMetrics;
 use serde::{Deserialize, Serialize};
 
-use crate::options::{Device, RefDtype, SensitivityMode};
+use crate::options::{Device, RefDtype, Rotation, SensitivityMode};
 
 /// One comparison run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -80,6 +80,9 @@ pub struct Settings {
     /// The SIMD level the kernels ran at (`QUANTBOUND_SIMD`, else the best the CPU has).
     pub simd: String,
     pub tokens: usize,
+    /// The rotation applied before quantizing.
+    #[serde(default)]
+    pub rotate: Rotation,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -301,6 +304,9 @@ pub struct LinearRow {
     pub gap_bits_vs_ggd_reff: f64,
     /// The format's logits MSE / this linear's weight MSE.
     pub amplification: f64,
+    /// With `--rotate hadamard`: the GGD β and the KL to a Gaussian of the rotated weights.
+    pub rotated_ggd_beta: Option<f64>,
+    pub rotated_kl_to_gauss_bits: Option<f64>,
     /// The layer's measured sensitivity (only this layer quantized; empty with
     /// `--sensitivity off`): its logits MSE, KL mean, ΔCE and amplification.
     pub layer_logits_mse: Option<f64>,

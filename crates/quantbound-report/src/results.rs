@@ -50,6 +50,8 @@ pub(crate) fn layer_rows(
                 gap_bits_vs_gauss_reff: ge,
                 gap_bits_vs_ggd_reff: se,
                 amplification: m.logits_mse / e.mse,
+                rotated_ggd_beta: s.rotated.map(|r| r.0),
+                rotated_kl_to_gauss_bits: s.rotated.map(|r| r.1),
                 layer_logits_mse: measured.map(|r| r.run.logits_mse),
                 layer_kl_mean: measured.map(|r| r.run.kl_mean),
                 layer_delta_ce: measured.map(|r| r.run.delta_ce),
@@ -192,6 +194,7 @@ pub(crate) fn settings<B: QuantBackend>(options: &ReportOptions, sequences: &[Ve
         distinct_sequences: distinct,
         simd: quantbound_simd::active().to_string(),
         tokens: sequences.iter().map(Vec::len).sum(),
+        rotate: options.rotate,
     }
 }
 

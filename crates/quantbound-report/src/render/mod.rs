@@ -78,7 +78,7 @@ pub fn csv(report: &Report) -> Result<String> {
 /// A section of report.md, in the order [`markdown`] writes them.
 type Section = fn(&Report) -> String;
 
-const SECTIONS: [Section; 12] = [
+const SECTIONS: [Section; 13] = [
     seed::title,
     seed::models,
     seed::weight_mse,
@@ -88,6 +88,7 @@ const SECTIONS: [Section; 12] = [
     seed::summary,
     beyond::per_layer,
     sensitivity::layer_sensitivity,
+    beyond::rotation,
     beyond::kl_statistics,
     beyond::effective_rate,
     beyond::codebooks,
