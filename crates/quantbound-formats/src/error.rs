@@ -18,6 +18,9 @@ pub enum FormatError {
     /// A stored tensor whose bytes do not fit the weights it claims.
     #[error("{tensor}: {format} stores {expected} bytes for {numel} weights, found {found}")]
     BadLength { tensor: String, format: String, numel: usize, expected: usize, found: usize },
+    /// A format whose table depends on the blocksize and is not tabled for this one.
+    #[error("{format} has a table for blocksize {tabled} only, not {blocksize}: run it with --blocksize {tabled}")]
+    Untabled { format: String, blocksize: usize, tabled: String },
     /// A format whose table another crate designs.
     #[error(
         "the {format} format's codebook is designed by quantbound-theory: build it there (quantbound-report does)"

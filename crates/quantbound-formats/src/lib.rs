@@ -4,6 +4,7 @@
 //! out), which dequantizes into a reused buffer; the format knows its bits per weight, every scale
 //! and zero-point counted. [`FormatName`] is the value a command line parses and a report stores.
 //!
+//! - [`af4`]: Yoshida's AF4 table under the same blocks.
 //! - [`bnb`]: bitsandbytes' NF4 and FP4 (blockwise absmax, blocksize 32–4096, optional double
 //!   quant), through quantbound-codebook's bit-exact kernels.
 //! - [`ggml`]: llama.cpp's block formats Q4_0, Q4_1 and MXFP4, as gguf-py's (= llama.cpp's
@@ -12,6 +13,7 @@
 //! - [`int4`]: INT4 round-to-nearest per group of 32/64/128 with an f16 scale and (asymmetric) a
 //!   4-bit zero-point, as AutoAWQ quantizes.
 
+pub mod af4;
 pub mod bnb;
 mod error;
 pub mod ggml;
@@ -72,6 +74,10 @@ pub enum FormatName {
     #[serde(rename = "fp4")]
     #[cfg_attr(feature = "clap", value(name = "fp4"))]
     Fp4,
+    /// Yoshida's AF4 table under bnb's absmax blocks (blocksize 64).
+    #[serde(rename = "af4")]
+    #[cfg_attr(feature = "clap", value(name = "af4"))]
+    Af4,
     /// llama.cpp's Q4_0: 32 weights, an f16 scale, q − 8 (4.5 bits per weight).
     #[serde(rename = "q4_0")]
     #[cfg_attr(feature = "clap", value(name = "q4_0"))]
@@ -117,9 +123,10 @@ pub enum FormatName {
 }
 
 impl FormatName {
-    pub const ALL: [FormatName; 12] = [
+    pub const ALL: [FormatName; 13] = [
         FormatName::Nf4,
         FormatName::Fp4,
+        FormatName::Af4,
         FormatName::Q4_0,
         FormatName::Q4_1,
         FormatName::Mxfp4,
@@ -137,6 +144,7 @@ impl FormatName {
         match self {
             FormatName::Nf4 => "nf4",
             FormatName::Fp4 => "fp4",
+            FormatName::Af4 => "af4",
             FormatName::Q4_0 => "q4_0",
             FormatName::Q4_1 => "q4_1",
             FormatName::Mxfp4 => "mxfp4",
@@ -166,7 +174,7 @@ impl FormatName {
     /// Whether the format is a codebook under bnb's absmax blocks (NF4, FP4, the optimal table),
     /// run by bnb's kernels and set by `--blocksize` and `--double-quant`.
     pub fn is_bnb(self) -> bool {
-        matches!(self, FormatName::Nf4 | FormatName::Fp4 | FormatName::Optimal)
+        matches!(self, FormatName::Nf4 | FormatName::Fp4 | FormatName::Af4 | FormatName::Optimal)
     }
 
     /// bnb's quant type, for bnb's own two formats.
@@ -186,6 +194,7 @@ impl FormatName {
             FormatName::Nf4 | FormatName::Fp4 => {
                 Box::new(bnb::Bnb::new(self.quant_type().expect("a bnb format has a quant type"), bnb))
             }
+            FormatName::Af4 => Box::new(bnb::Bnb::with_codebook(self, af4::codebook(bnb.blocksize.get())?, bnb)),
             FormatName::Q4_0 => Box::new(ggml::Ggml::<ggml::Q4_0>::default()),
             FormatName::Q4_1 => Box::new(ggml::Ggml::<ggml::Q4_1>::default()),
             FormatName::Mxfp4 => Box::new(ggml::Ggml::<ggml::Mxfp4>::default()),

@@ -17,6 +17,7 @@ fn absmax_codebook(format: FormatName, options: &ReportOptions) -> (Codebook, us
     match format {
         FormatName::Nf4 => (QuantType::Nf4.codebook(), 64),
         FormatName::Fp4 => (QuantType::Fp4.codebook(), 64),
+        FormatName::Af4 => (quantbound_formats::af4::codebook(64).unwrap(), 64),
         // Symmetric INT4: q·max/7 for q in −8 … 7 (−8/7 lies beyond every weight).
         FormatName::Int4SymG32 => (Codebook::custom(sevenths).unwrap(), 32),
         FormatName::Int4SymG64 => (Codebook::custom(sevenths).unwrap(), 64),
@@ -33,8 +34,14 @@ fn measured_mse_on_a_gaussian_matches_the_expected_mse() {
     let options = ReportOptions::seed(ModelSpec::Sample, "sample");
     let gaussian = GeneralizedGaussian::with_variance(2.0, 0.0, 1.0).unwrap();
     let weights = sample(&gaussian, 1 << 20, 17).unwrap();
-    let formats =
-        [FormatName::Nf4, FormatName::Fp4, FormatName::Int4SymG32, FormatName::Int4SymG64, FormatName::Optimal];
+    let formats = [
+        FormatName::Nf4,
+        FormatName::Fp4,
+        FormatName::Af4,
+        FormatName::Int4SymG32,
+        FormatName::Int4SymG64,
+        FormatName::Optimal,
+    ];
     let mut mses = Vec::new();
     for format in formats {
         let q = options.format(format).unwrap().quantize("w", &weights, &[weights.len() / 1024, 1024]).unwrap();
@@ -49,6 +56,7 @@ fn measured_mse_on_a_gaussian_matches_the_expected_mse() {
         assert!((measured / expected - 1.0).abs() < 0.01, "{format}: measured {measured} vs expected {expected}");
         mses.push(measured);
     }
-    // The optimal codebook is the best of the bnb-block ones at the same blocksize.
-    assert!(mses[4] < mses[0] && mses[4] < mses[1]);
+    // The optimal codebook is the best of the bnb-block ones at the same blocksize (AF4 is
+    // designed for another criterion, so it only need not beat it).
+    assert!(mses[5] < mses[0] && mses[5] < mses[1] && mses[5] <= mses[2]);
 }
