@@ -43,7 +43,10 @@ fn fwht(x: &mut [f64]) {
 impl Hadamard {
     /// The block size for rows of `row` weights.
     pub fn block(row: usize) -> usize {
-        (1usize << row.trailing_zeros()).min(MAX_BLOCK).max(1)
+        if row == 0 {
+            return 1;
+        }
+        (1usize << row.trailing_zeros().min(MAX_BLOCK.trailing_zeros())).clamp(1, MAX_BLOCK)
     }
 
     /// The signs of tensor `index`'s rotation, one per input (`row` of them).
