@@ -181,19 +181,25 @@ fn run_parts<B: QuantBackend>(
     parts: &[Part],
     stage: &str,
 ) -> Result<Vec<Vec<LogitMetrics>>> {
-    let reference = evaluator.reference;
-    // Every variant shares the reference's and the quantized models' tensors.
-    let models = quantized
-        .iter()
-        .flat_map(|q| parts.iter().map(move |part| variant(reference, q, part)))
-        .collect::<Result<Vec<_>>>()?;
+    let variants: Vec<(&Llama<B>, &Part)> = quantized.iter().flat_map(|q| parts.iter().map(move |p| (q, p))).collect();
+    let metrics = run_variants(evaluator, &variants, stage)?;
+    Ok(metrics.chunks(parts.len().max(1)).map(<[_]>::to_vec).collect())
+}
+
+/// Runs each (quantized model, part) variant: the reference with that part taken from that
+/// model, from the part's first layer on. Every variant shares the models' tensors.
+fn run_variants<B: QuantBackend>(
+    evaluator: &Evaluator<'_, B>,
+    variants: &[(&Llama<B>, &Part)],
+    stage: &str,
+) -> Result<Vec<LogitMetrics>> {
+    let models = variants.iter().map(|(q, part)| variant(evaluator.reference, q, part)).collect::<Result<Vec<_>>>()?;
     let candidates: Vec<Candidate<'_, B>> = models
         .iter()
-        .zip(parts.iter().cycle())
-        .map(|(model, part)| Candidate { model, first_layer: part.first_layer() })
+        .zip(variants)
+        .map(|(model, (_, part))| Candidate { model, first_layer: part.first_layer() })
         .collect();
-    let metrics = evaluator.evaluate(&candidates, stage)?.metrics;
-    Ok(metrics.chunks(parts.len().max(1)).map(<[_]>::to_vec).collect())
+    Ok(evaluator.evaluate(&candidates, stage)?.metrics)
 }
 
 /// `reference` with the linears of `part` taken from `quantized`.
@@ -290,15 +296,8 @@ fn allocate<B: QuantBackend>(
         return Ok(rows);
     }
     // One model per format, each with its own kept layers.
-    let reference = evaluator.reference;
-    let models =
-        checks.iter().map(|(_, f, part)| variant(reference, &quantized[*f], part)).collect::<Result<Vec<_>>>()?;
-    let candidates: Vec<Candidate<'_, B>> = models
-        .iter()
-        .zip(&checks)
-        .map(|(model, (_, _, part))| Candidate { model, first_layer: part.first_layer() })
-        .collect();
-    let measured = evaluator.evaluate(&candidates, "sensitivity: the most sensitive layers kept")?.metrics;
+    let variants: Vec<(&Llama<B>, &Part)> = checks.iter().map(|(_, f, part)| (&quantized[*f], part)).collect();
+    let measured = run_variants(evaluator, &variants, "sensitivity: the most sensitive layers kept")?;
     for ((row, _, _), m) in checks.iter().zip(measured) {
         rows[*row].measured_kl = Some(m.kl_mean);
         rows[*row].measured_delta_ce = Some(m.delta_ce);
