@@ -77,14 +77,7 @@ impl Format for Int4 {
     }
 
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>> {
-        let row = shape.last().copied().unwrap_or(weights.len());
-        if !row.is_multiple_of(self.group) || !weights.len().is_multiple_of(self.group) {
-            let format = self.name.to_string();
-            return Err(FormatError::Unblockable { tensor: tensor.into(), format, block: self.group, row });
-        }
-        if let Some((index, &value)) = weights.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(FormatError::NotFinite { tensor: tensor.into(), format: self.name.to_string(), value, index });
-        }
+        crate::check_blocks(self.name, tensor, weights, shape, self.group)?;
         let halves: Vec<f32> = weights.iter().map(|&v| h(v)).collect();
         let mut codes = vec![0u8; weights.len()];
         let (scales, zeros) = halves

@@ -55,6 +55,25 @@ pub trait Format: Send + Sync + std::fmt::Debug {
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>>;
 }
 
+/// What a format that cuts rows into blocks (or groups) of `block` checks before quantizing:
+/// whole blocks in every row, and only finite values (its reference is undefined otherwise).
+pub(crate) fn check_blocks(
+    format: FormatName,
+    tensor: &str,
+    weights: &[f32],
+    shape: &[usize],
+    block: usize,
+) -> Result<()> {
+    let row = shape.last().copied().unwrap_or(weights.len());
+    if !row.is_multiple_of(block) || !weights.len().is_multiple_of(block) {
+        return Err(FormatError::Unblockable { tensor: tensor.into(), format: format.to_string(), block, row });
+    }
+    if let Some((index, &value)) = weights.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(FormatError::NotFinite { tensor: tensor.into(), format: format.to_string(), value, index });
+    }
+    Ok(())
+}
+
 /// The settings of the bnb formats, which every other format ignores.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BnbSettings {

@@ -189,18 +189,7 @@ impl<B: Block> Format for Ggml<B> {
     }
 
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>> {
-        let row = shape.last().copied().unwrap_or(weights.len());
-        if !row.is_multiple_of(BLOCK) || !weights.len().is_multiple_of(BLOCK) {
-            return Err(FormatError::Unblockable {
-                tensor: tensor.into(),
-                format: B::NAME.to_string(),
-                block: BLOCK,
-                row,
-            });
-        }
-        if let Some((index, &value)) = weights.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(FormatError::NotFinite { tensor: tensor.into(), format: B::NAME.to_string(), value, index });
-        }
+        crate::check_blocks(B::NAME, tensor, weights, shape, BLOCK)?;
         let mut bytes = vec![0u8; weights.len() / BLOCK * B::BYTES];
         for (x, out) in weights.chunks_exact(BLOCK).zip(bytes.chunks_exact_mut(B::BYTES)) {
             B::quantize_block(x.try_into().expect("whole blocks"), out);
