@@ -6,7 +6,7 @@ use statrs::distribution::{Continuous, ContinuousCDF};
 
 use crate::error::{Result, TheoryError};
 use crate::ggd::GeneralizedGaussian;
-use crate::histogram::Histogram;
+use crate::histogram::{range, Histogram};
 
 /// A discrete source: values and their probabilities (a histogram's bin centres and masses).
 #[derive(Clone, Debug, PartialEq)]
@@ -70,8 +70,9 @@ impl Discretization {
     /// The samples `x` in bins of `bin_width` from min x to max x; the centroids and the spread are
     /// the samples' own.
     pub fn of_samples(x: &[f32], bin_width: f64) -> Result<Self> {
-        let bins = Self::bins_of(x, bin_width)?;
-        let histogram = Histogram::equal_width(x, bins, "samples")?;
+        let (lo, hi) = range(x, 1, "samples")?;
+        let bins = bin_count(f64::from(lo), f64::from(hi), bin_width)?;
+        let histogram = Histogram::over(x, lo, hi, bins);
         // Offsets from each bin's centre, summed, and their squares: no cancellation.
         let (mut offset, mut squared) = (vec![0.0; bins], vec![0.0; bins]);
         for &v in x {
@@ -104,12 +105,7 @@ impl Discretization {
     /// renormalised to 1.
     pub fn of_density(dist: &GeneralizedGaussian, bin_width: f64) -> Result<Self> {
         let (lo, hi) = (dist.inverse_cdf(TAIL_MASS / 2.0), dist.inverse_cdf(1.0 - TAIL_MASS / 2.0));
-        if !(bin_width > 0.0 && (hi - lo) / bin_width <= MAX_BINS as f64) {
-            return Err(TheoryError::InvalidArgument(format!(
-                "bin width {bin_width:e} over [{lo:e}, {hi:e}]: must be > 0 and give at most {MAX_BINS} bins"
-            )));
-        }
-        let bins = ((hi - lo) / bin_width).ceil() as usize;
+        let bins = bin_count(lo, hi, bin_width)?;
         let (mut values, mut probabilities, mut second) = (Vec::new(), Vec::new(), 0.0);
         for k in 0..bins {
             let (a, half) = (lo + k as f64 * bin_width, bin_width / 2.0);
@@ -133,17 +129,18 @@ impl Discretization {
             within_variance: (second / total).max(0.0),
         })
     }
+}
 
-    fn bins_of(x: &[f32], bin_width: f64) -> Result<usize> {
-        let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let bins = (f64::from(hi) - f64::from(lo)) / bin_width;
-        if !(bin_width > 0.0 && bins <= MAX_BINS as f64) {
-            return Err(TheoryError::InvalidArgument(format!(
-                "bin width {bin_width:e} over [{lo:e}, {hi:e}]: must be > 0 and give at most {MAX_BINS} bins"
-            )));
-        }
-        Ok((bins.ceil() as usize).max(1))
+/// The bins of `bin_width` that cover [lo, hi]: an error for a width that is not positive or
+/// that would need more than [`MAX_BINS`].
+fn bin_count(lo: f64, hi: f64, bin_width: f64) -> Result<usize> {
+    let bins = (hi - lo) / bin_width;
+    if !(bin_width > 0.0 && bins <= MAX_BINS as f64) {
+        return Err(TheoryError::InvalidArgument(format!(
+            "bin width {bin_width:e} over [{lo:e}, {hi:e}]: must be > 0 and give at most {MAX_BINS} bins"
+        )));
     }
+    Ok((bins.ceil() as usize).max(1))
 }
 
 /// The most bins a discretization may have (Blahut–Arimoto's cost grows with them).

@@ -91,7 +91,7 @@ pub fn numpy_f32_mean_std(x: &[f32]) -> (f32, f32) {
 
 /// The smallest and largest of `x`; an error naming `what` on no bins, no values, NaN/±Inf, or
 /// constant values.
-fn range(x: &[f32], bins: usize, what: &str) -> Result<(f32, f32)> {
+pub(crate) fn range(x: &[f32], bins: usize, what: &str) -> Result<(f32, f32)> {
     let bad = |reason: &str| TheoryError::DegenerateSample { what: what.into(), reason: reason.into() };
     if x.is_empty() || bins == 0 {
         return Err(bad("need at least 1 value and 1 bin"));
@@ -215,6 +215,11 @@ impl Histogram {
     /// Fails, naming `what`, on no bins, no values, NaN/±Inf, or constant values.
     pub fn equal_width(x: &[f32], bins: usize, what: &str) -> Result<Self> {
         let (lo, hi) = range(x, bins, what)?;
+        Ok(Self::over(x, lo, hi, bins))
+    }
+
+    /// The counts of `x` in `bins` equal bins over [lo, hi], the range [`range`] found for it.
+    pub fn over(x: &[f32], lo: f32, hi: f32, bins: usize) -> Self {
         let (lo, hi) = (f64::from(lo), f64::from(hi));
         let level = quantbound_simd::active();
         let width = (hi - lo) / bins as f64;
@@ -237,7 +242,7 @@ impl Histogram {
                 counts
             },
         );
-        Ok(Histogram { lo, width, counts })
+        Histogram { lo, width, counts }
     }
 
     /// The centre of bin `k`.
