@@ -269,6 +269,10 @@ fn short_sample_report() {
         same_run(&what, part(&row.run), expected, 2e-3, 1e-4);
     }
     assert_eq!(report.model.layers, 30);
+    // The sample's weights are its GGUF's Q4_1 blocks, named as ggml names them, and every format
+    // carries the caveat that this flatters it.
+    assert_eq!(report.model.weight_dtypes.get("Q4_1"), Some(&210), "{:?}", report.model.weight_dtypes);
+    assert!(report.formats.iter().all(|f| f.caveat.is_some()), "every format has the sample's caveat");
     assert_eq!(report.layers.len(), 30 * 7 * 2);
     let nf4 = &report.seed.methods[&FormatName::Nf4];
     let fp4 = &report.seed.methods[&FormatName::Fp4];

@@ -85,6 +85,17 @@ impl GgmlType {
         })
     }
 
+    /// The type's name as a checkpoint's dtype: `F32`, `F16`, `Bf16`, or ggml's block name
+    /// (`Q4_1`, `Q4_K`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            GgmlType::F32 => "F32",
+            GgmlType::F16 => "F16",
+            GgmlType::Bf16 => "Bf16",
+            GgmlType::Block(b) => b.name(),
+        }
+    }
+
     /// (elements per block, bytes per block).
     fn block(self) -> (usize, usize) {
         match self {

@@ -232,6 +232,6 @@ impl WeightSource for GgufWeights<'_> {
             });
         }
         let ggml_type = self.gguf.ggml_type(info)?;
-        Ok(HostTensor { shape: tensor.shape, values: tensor.values, source_dtype: format!("{ggml_type:?}") })
+        Ok(HostTensor { shape: tensor.shape, values: tensor.values, source_dtype: ggml_type.name().into() })
     }
 }
