@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use quantbound_formats::ggml::BlockType;
 use quantbound_llama::backend::QuantBackend;
 use quantbound_metrics::LogitMetrics;
 use quantbound_theory::bounds::{gap_bits, gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
@@ -102,11 +103,8 @@ pub(crate) fn format_results(
 /// sample's Q4_1/Q8_0 GGUF): its values already sit on such a grid, which flatters formats whose
 /// blocks align with it, and re-quantizing to the same type is exact.
 fn caveat(format: &FormatAnalysis, dtypes: &BTreeMap<String, usize>) -> Option<String> {
-    let blocked: Vec<&str> = dtypes
-        .keys()
-        .map(String::as_str)
-        .filter(|t| t.starts_with('Q') || t.starts_with("IQ") || *t == "MXFP4")
-        .collect();
+    let blocked: Vec<&str> =
+        dtypes.keys().map(String::as_str).filter(|t| BlockType::ALL.iter().any(|b| b.name() == *t)).collect();
     if blocked.is_empty() {
         return None;
     }
