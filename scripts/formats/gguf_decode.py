@@ -1,7 +1,7 @@
 """Golden dequantizations of every GGUF block type quantbound reads, from the `gguf` Python package.
 
 gguf-py 0.19's `gguf.quants.dequantize` is llama.cpp's `dequantize_row_*` in numpy. For Q4_0,
-Q4_1, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL and MXFP4 this script draws random block bytes (every code
+Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL, MXFP4 and NVFP4 this script draws random block bytes (every code
 and packed scale bit pattern occurs), with each f16 field a random finite half (so no NaN payloads
 are compared), and stores the bytes with gguf-py's float32 result.
 
@@ -21,7 +21,7 @@ OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/quantbound-formats/t
 # Each type's f16 fields as byte offsets within its block.
 F16_FIELDS = {
     T.Q4_0: [0], T.Q4_1: [0, 2], T.Q8_0: [0], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208], T.IQ4_NL: [0],
-    T.MXFP4: [],
+    T.MXFP4: [], T.Q5_0: [0], T.NVFP4: [],
 }
 BLOCKS = 6
 
@@ -37,6 +37,10 @@ def main():
             raw[:, offset:offset + 2] = halves.view(np.uint8).reshape(BLOCKS, 2)
         if qtype == T.MXFP4:
             raw[:, 0] = rng.integers(100, 140, size=BLOCKS)  # exponents around 2^0
+        if qtype == T.NVFP4:
+            # UE4M3 scales: every byte but 0x7F (E4M3's NaN, which ggml reads as 0) and 0xFF.
+            raw[:, :4] = rng.integers(0, 0x7F, size=(BLOCKS, 4))
+            raw[0, 0] = 0x7F
         values = dequantize(raw.reshape(1, -1), qtype).reshape(-1).astype(np.float32)
         assert values.size == BLOCKS * block and np.isfinite(values).all()
         cases.append({

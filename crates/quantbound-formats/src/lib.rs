@@ -7,8 +7,10 @@
 //! - [`af4`]: Yoshida's AF4 table under the same blocks.
 //! - [`bnb`]: bitsandbytes' NF4 and FP4 (blockwise absmax, blocksize 32–4096, optional double
 //!   quant), through quantbound-codebook's bit-exact kernels.
-//! - [`ggml`]: llama.cpp's block formats Q4_0, Q4_1 and MXFP4, as gguf-py's (= llama.cpp's
-//!   reference, non-imatrix) quantizers make them, and the decoders of the other GGUF types.
+//! - [`ggml`]: llama.cpp's block formats Q4_0, Q4_1, Q4_K, IQ4_NL, MXFP4 and NVFP4, as
+//!   llama.cpp's reference (non-imatrix) quantizers make them, and the decoders of the other GGUF
+//!   types.
+//! - [`nvfp4`]: NVIDIA's NVFP4, with its per-tensor scale.
 //! - [`rotation`]: the randomized Hadamard rotation, applied before any of them.
 //! - [`int4`]: INT4 round-to-nearest per group of 32/64/128 with an f16 scale and (asymmetric) a
 //!   4-bit zero-point, as AutoAWQ quantizes.
@@ -18,6 +20,7 @@ pub mod bnb;
 mod error;
 pub mod ggml;
 pub mod int4;
+pub mod nvfp4;
 pub mod rotation;
 
 use quantbound_codebook::{Blocksize, QuantType, Quantized4bit};
@@ -48,6 +51,12 @@ pub trait Format: Send + Sync + std::fmt::Debug {
     fn name(&self) -> FormatName;
     /// Bits per weight, every scale and zero-point counted.
     fn bits_per_weight(&self) -> f64;
+    /// Bits per weight for a tensor of `shape`, where the format stores some shapes otherwise
+    /// (Q4_K's fallback type, NVFP4's per-tensor scale).
+    fn bits_per_weight_of(&self, shape: &[usize]) -> f64 {
+        let _ = shape;
+        self.bits_per_weight()
+    }
     /// Weights per scale.
     fn block_size(&self) -> usize;
     /// Quantizes the weights of `tensor` (row-major with `shape`; blocks run along the rows) as
@@ -105,11 +114,31 @@ pub enum FormatName {
     #[serde(rename = "q4_1")]
     #[cfg_attr(feature = "clap", value(name = "q4_1"))]
     Q4_1,
+    /// llama.cpp's Q4_K: super-blocks of 256 with 6-bit scales and mins per 32 (4.5 bits per
+    /// weight); Q5_0 where a row is not whole super-blocks, as llama.cpp falls back.
+    #[serde(rename = "q4_k")]
+    #[cfg_attr(feature = "clap", value(name = "q4_k"))]
+    Q4K,
+    /// llama.cpp's IQ4_NL: 32 weights, an f16 scale, a fixed non-uniform table (4.5 bits per
+    /// weight).
+    #[serde(rename = "iq4_nl")]
+    #[cfg_attr(feature = "clap", value(name = "iq4_nl"))]
+    Iq4Nl,
     /// OCP Microscaling MXFP4 as llama.cpp makes it: E2M1 elements, an E8M0 scale per 32
     /// (4.25 bits per weight).
     #[serde(rename = "mxfp4")]
     #[cfg_attr(feature = "clap", value(name = "mxfp4"))]
     Mxfp4,
+    /// NVIDIA's NVFP4: E2M1 elements, an E4M3 scale per 16 and an f32 scale per tensor (4.5 bits
+    /// per weight).
+    #[serde(rename = "nvfp4")]
+    #[cfg_attr(feature = "clap", value(name = "nvfp4"))]
+    Nvfp4,
+    /// llama.cpp's NVFP4: E2M1 elements and a UE4M3 scale per 16, no per-tensor scale (4.5 bits
+    /// per weight).
+    #[serde(rename = "nvfp4_ggml")]
+    #[cfg_attr(feature = "clap", value(name = "nvfp4_ggml"))]
+    Nvfp4Ggml,
     /// INT4 with an f16 scale and a 4-bit zero-point per 32 weights (AWQ/GPTQ's layout).
     #[serde(rename = "int4_g32")]
     #[cfg_attr(feature = "clap", value(name = "int4_g32"))]
@@ -142,13 +171,17 @@ pub enum FormatName {
 }
 
 impl FormatName {
-    pub const ALL: [FormatName; 13] = [
+    pub const ALL: [FormatName; 17] = [
         FormatName::Nf4,
         FormatName::Fp4,
         FormatName::Af4,
         FormatName::Q4_0,
         FormatName::Q4_1,
+        FormatName::Q4K,
+        FormatName::Iq4Nl,
         FormatName::Mxfp4,
+        FormatName::Nvfp4,
+        FormatName::Nvfp4Ggml,
         FormatName::Int4G32,
         FormatName::Int4G64,
         FormatName::Int4G128,
@@ -166,7 +199,11 @@ impl FormatName {
             FormatName::Af4 => "af4",
             FormatName::Q4_0 => "q4_0",
             FormatName::Q4_1 => "q4_1",
+            FormatName::Q4K => "q4_k",
+            FormatName::Iq4Nl => "iq4_nl",
             FormatName::Mxfp4 => "mxfp4",
+            FormatName::Nvfp4 => "nvfp4",
+            FormatName::Nvfp4Ggml => "nvfp4_ggml",
             FormatName::Int4G32 => "int4_g32",
             FormatName::Int4G64 => "int4_g64",
             FormatName::Int4G128 => "int4_g128",
@@ -214,9 +251,13 @@ impl FormatName {
                 Box::new(bnb::Bnb::new(self.quant_type().expect("a bnb format has a quant type"), bnb))
             }
             FormatName::Af4 => Box::new(bnb::Bnb::with_codebook(self, af4::codebook(bnb.blocksize.get())?, bnb)),
-            FormatName::Q4_0 => Box::new(ggml::Ggml::<ggml::Q4_0>::default()),
-            FormatName::Q4_1 => Box::new(ggml::Ggml::<ggml::Q4_1>::default()),
-            FormatName::Mxfp4 => Box::new(ggml::Ggml::<ggml::Mxfp4>::default()),
+            FormatName::Q4_0
+            | FormatName::Q4_1
+            | FormatName::Q4K
+            | FormatName::Iq4Nl
+            | FormatName::Mxfp4
+            | FormatName::Nvfp4Ggml => Box::new(ggml::Ggml::new(self)),
+            FormatName::Nvfp4 => Box::new(nvfp4::Nvfp4),
             FormatName::Int4G32 => Box::new(int4::Int4::new(self, 32, true)),
             FormatName::Int4G64 => Box::new(int4::Int4::new(self, 64, true)),
             FormatName::Int4G128 => Box::new(int4::Int4::new(self, 128, true)),

@@ -1,5 +1,5 @@
-//! The GGUF block types quantbound only reads (it does not write them): Q8_0, the K-quants Q4_K,
-//! Q5_K and Q6_K, and IQ4_NL, decoded as llama.cpp's `dequantize_row_*` (ggml-quants.c) and
+//! The GGUF block types quantbound only reads (it does not write them): Q8_0 and the K-quants
+//! Q5_K and Q6_K, and Q4_K's decoding (its quantizer is `q4_k`), decoded as llama.cpp's `dequantize_row_*` (ggml-quants.c) and
 //! gguf-py's `dequantize_blocks` do, in f32, unfused. Layouts from ggml-common.h.
 
 use half::f16;
@@ -19,22 +19,11 @@ pub(crate) fn q8_0(bytes: &[u8], out: &mut [f32]) {
     }
 }
 
-/// IQ4_NL's non-linear code values (ggml-common.h `kvalues_iq4nl`).
-const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
-
-/// `block_iq4_nl`: f16 d, 16 bytes of codes in ggml's nibble order; x = d·kvalues[q].
-pub(crate) fn iq4_nl(bytes: &[u8], out: &mut [f32]) {
-    let d = half(bytes, 0);
-    for (o, q) in out.iter_mut().zip(super::unpack(&bytes[2..18])) {
-        *o = d * f32::from(KVALUES_IQ4NL[usize::from(q)]);
-    }
-}
-
 /// The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K super-block, from its 12 packed bytes
 /// (`get_scale_min_k4`): bytes 0–3 and 4–7 hold the low six bits of scales and mins 0–3, byte
 /// 8 + j the low four bits of scale and min 4 + j, and the top two bits of bytes j and 4 + j
 /// their high two.
-fn scales_and_mins(packed: &[u8]) -> ([u8; 8], [u8; 8]) {
+pub(crate) fn scales_and_mins(packed: &[u8]) -> ([u8; 8], [u8; 8]) {
     let (d, m, md) = (&packed[0..4], &packed[4..8], &packed[8..12]);
     let scales =
         std::array::from_fn(|j| if j < 4 { d[j] & 0x3F } else { (md[j - 4] & 0x0F) | ((d[j - 4] >> 2) & 0x30) });

@@ -7,14 +7,10 @@
 //! equals in ggml's code order (so ties go to the smaller magnitude, and −0 is never chosen).
 //! ggml stores the E2M1 values doubled and the scale halved, which gives the same products.
 
-use super::{pack, unpack, Block, BLOCK};
-use crate::FormatName;
+use super::{c_int, pack, unpack, BLOCK};
 
 /// E2M1 values doubled, by code: ggml's `kvalues_mxfp4` (ggml-common.h).
-const DOUBLED_E2M1: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Mxfp4;
+pub(crate) const DOUBLED_E2M1: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
 
 /// 2^(e − 128): the E8M0 scale halved, as ggml's `ggml_e8m0_to_fp32_half` (ggml-impl.h) builds it
 /// from bits (subnormal for e < 2).
@@ -24,42 +20,45 @@ fn half_scale(e: u8) -> f32 {
 }
 
 /// floor(log2(a)) − 2 + 127 for a > 0, with log2 rounded to f32 first as `log2f` does (so a just
-/// below a power of two may round up to it), then cast to u8 as C and numpy do for these values.
+/// below a power of two may round up to it), then cast to u8 as C does on x86-64 (a subnormal
+/// maximum's negative exponent wraps: −4 is 252, whose scale zeroes the block).
 fn shared_exponent(amax: f32) -> u8 {
     if amax > 0.0 {
         let log2 = f64::from(amax).log2() as f32;
-        (log2.floor() - 2.0 + 127.0) as u8
+        c_int(log2.floor() - 2.0 + 127.0) as u8
     } else {
         0
     }
 }
 
-impl Block for Mxfp4 {
-    const NAME: FormatName = FormatName::Mxfp4;
-    const BYTES: usize = 1 + BLOCK / 2;
-
-    fn quantize_block(x: &[f32; BLOCK], out: &mut [u8]) {
-        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let e = shared_exponent(amax);
-        let d = half_scale(e);
-        let q = x.map(|v| {
-            let mut best = (0u8, f32::INFINITY);
-            for (code, &k) in DOUBLED_E2M1.iter().enumerate() {
-                let error = (d * f32::from(k) - v).abs();
-                if error < best.1 {
-                    best = (code as u8, error);
-                }
-            }
-            best.0
-        });
-        out[0] = e;
-        pack(&q, &mut out[1..]);
-    }
-
-    fn dequantize_block(bytes: &[u8], out: &mut [f32]) {
-        let d = half_scale(bytes[0]);
-        for (o, q) in out.iter_mut().zip(unpack(&bytes[1..])) {
-            *o = d * f32::from(DOUBLED_E2M1[usize::from(q)]);
+/// The code whose doubled E2M1 value times `d` is nearest `v`, the first of equals in code order
+/// (ggml's `best_index_mxfp4`, which NVFP4 shares).
+pub(crate) fn nearest_e2m1(v: f32, d: f32) -> u8 {
+    let mut best = (0u8, f32::INFINITY);
+    for (code, &k) in DOUBLED_E2M1.iter().enumerate() {
+        let error = (f32::from(k) * d - v).abs();
+        if error < best.1 {
+            best = (code as u8, error);
         }
+    }
+    best.0
+}
+
+/// Encodes one block of finite values `x` into `out`.
+pub(crate) fn quantize(x: &[f32], out: &mut [u8]) {
+    let x: &[f32; BLOCK] = x.try_into().expect("one block");
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let e = shared_exponent(amax);
+    let d = half_scale(e);
+    let q = x.map(|v| nearest_e2m1(v, d));
+    out[0] = e;
+    pack(&q, &mut out[1..]);
+}
+
+/// Decodes one block.
+pub(crate) fn dequantize(bytes: &[u8], out: &mut [f32]) {
+    let d = half_scale(bytes[0]);
+    for (o, q) in out.iter_mut().zip(unpack(&bytes[1..])) {
+        *o = d * f32::from(DOUBLED_E2M1[usize::from(q)]);
     }
 }
