@@ -16,6 +16,19 @@ pub fn unpack(byte: u8) -> (u8, u8) {
     (byte >> 4, byte & 0x0f)
 }
 
+/// The other order, most formats' outside bnb (NVIDIA's NVFP4 and the OCP MX formats as PyTorch
+/// packs them): element `2j` in the **low** nibble of byte `j`, element `2j+1` in the high one.
+#[inline(always)]
+pub fn pack_low_first(first: u8, second: u8) -> u8 {
+    (second << 4) | (first & 0x0f)
+}
+
+/// The indices of elements `2j` and `2j+1` from byte `j` packed by [`pack_low_first`].
+#[inline(always)]
+pub fn unpack_low_first(byte: u8) -> (u8, u8) {
+    (byte & 0x0f, byte >> 4)
+}
+
 /// Right shifts that take elements `8w .. 8w + 8`, in order, out of word `w` when the packed
 /// bytes are read as little-endian u32 words (byte 0 in the low 8 bits): each byte holds its first
 /// element in the high nibble. For backends that unpack with tensor ops.

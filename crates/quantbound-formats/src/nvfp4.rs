@@ -16,6 +16,8 @@
 //!
 //! An all-zero tensor, whose reference divides 0 by 0, takes global = 1 (every code 0).
 
+use quantbound_codebook::nibble;
+
 use crate::error::Result;
 use crate::{check_blocks, Format, FormatName, Quantized};
 
@@ -72,6 +74,28 @@ fn from_e2m1(code: u8) -> f32 {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Nvfp4;
 
+impl Nvfp4 {
+    /// [`Format::quantize`], its scales and codes kept apart.
+    pub fn quantize_tensor(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Nvfp4Tensor> {
+        check_blocks(FormatName::Nvfp4, tensor, weights, shape, BLOCK)?;
+        let amax = weights.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let global = if amax > 0.0 { amax / (E4M3_MAX * E2M1_MAX) } else { 1.0 };
+        let mut scales = Vec::with_capacity(weights.len() / BLOCK);
+        let mut codes = vec![0u8; weights.len() / 2];
+        for (x, out) in weights.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK / 2)) {
+            let block_amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let (byte, s) = to_e4m3((block_amax / E2M1_MAX / global).clamp(E4M3_MIN_NORMAL, E4M3_MAX));
+            scales.push(byte);
+            let total = global * s;
+            let code = |v: f32| to_e2m1((v / total).clamp(-E2M1_MAX, E2M1_MAX));
+            for (o, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
+                *o = nibble::pack_low_first(code(pair[0]), code(pair[1]));
+            }
+        }
+        Ok(Nvfp4Tensor { global, scales, codes })
+    }
+}
+
 impl Format for Nvfp4 {
     fn name(&self) -> FormatName {
         FormatName::Nvfp4
@@ -90,22 +114,7 @@ impl Format for Nvfp4 {
     }
 
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>> {
-        check_blocks(FormatName::Nvfp4, tensor, weights, shape, BLOCK)?;
-        let amax = weights.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let global = if amax > 0.0 { amax / (E4M3_MAX * E2M1_MAX) } else { 1.0 };
-        let mut scales = Vec::with_capacity(weights.len() / BLOCK);
-        let mut codes = vec![0u8; weights.len() / 2];
-        for (x, out) in weights.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK / 2)) {
-            let block_amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let (byte, s) = to_e4m3((block_amax / E2M1_MAX / global).clamp(E4M3_MIN_NORMAL, E4M3_MAX));
-            scales.push(byte);
-            let total = global * s;
-            let code = |v: f32| to_e2m1((v / total).clamp(-E2M1_MAX, E2M1_MAX));
-            for (o, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
-                *o = code(pair[0]) | (code(pair[1]) << 4);
-            }
-        }
-        Ok(Box::new(Nvfp4Tensor { global, scales, codes }))
+        Ok(Box::new(self.quantize_tensor(tensor, weights, shape)?))
     }
 }
 
@@ -144,8 +153,9 @@ impl Quantized for Nvfp4Tensor {
         {
             let total = self.global * from_e4m3(s);
             for (pair, &byte) in out.chunks_exact_mut(2).zip(codes) {
-                pair[0] = from_e2m1(byte & 0x0F) * total;
-                pair[1] = from_e2m1(byte >> 4) * total;
+                let (first, second) = nibble::unpack_low_first(byte);
+                pair[0] = from_e2m1(first) * total;
+                pair[1] = from_e2m1(second) * total;
             }
         }
         Ok(())

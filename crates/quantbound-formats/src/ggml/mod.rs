@@ -34,7 +34,11 @@ type Decode = fn(&[u8], &mut [f32]);
 /// meets the difference where its scale is subnormal in f32, so that 1/d is infinite, or where
 /// MXFP4's exponent of a subnormal maximum is negative.
 pub(crate) fn c_int(v: f32) -> i32 {
-    if v.abs() < 2_147_483_648.0 { v as i32 } else { i32::MIN }
+    if v.abs() < 2_147_483_648.0 {
+        v as i32
+    } else {
+        i32::MIN
+    }
 }
 
 /// ggml's nibble order: element j in the low nibble of byte j, element j + 16 in its high nibble
