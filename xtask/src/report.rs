@@ -56,6 +56,10 @@ pub struct ReportArgs {
     /// Rotate every linear's rows before quantizing (randomized Hadamard, undone after; any format).
     #[arg(long, value_enum, default_value = "none")]
     rotate: Rotation,
+    /// A model quantized elsewhere to score against --model, as the formats are: a GGUF of
+    /// llama.cpp's block types, or a bnb-4bit checkpoint (folder or Hub id). Repeatable.
+    #[arg(long = "candidate", value_name = "PATH_OR_HUB_ID")]
+    candidates: Vec<String>,
     /// The output directory (must not exist unless --force).
     #[arg(long, default_value = "target/report")]
     out: PathBuf,
@@ -145,6 +149,11 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         deduplicate: true,
         sensitivity: args.sensitivity,
         rotate: args.rotate,
+        candidates: args
+            .candidates
+            .iter()
+            .map(|c| Ok((c.clone(), ModelSpec::parse(c)?)))
+            .collect::<Result<_, Error>>()?,
     };
     let start = std::time::Instant::now();
     let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
@@ -164,6 +173,21 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
             f.metrics.kl_mean,
             100.0 * f.metrics.top1_agreement,
             seed.gap_bits_vs_ggd
+        );
+    }
+    for c in &report.candidates {
+        let dtypes: Vec<String> = c.linear_dtypes.iter().map(|(d, n)| format!("{n}×{d}")).collect();
+        println!(
+            "{:<12} {:>12.4e} {:>12.4e} {:>+10.5} {:>10.5} {:>7.2}% {:>12} ({:.3} bpw: {})",
+            "candidate",
+            c.seed_layer_weight_mse,
+            c.metrics.logits_mse,
+            c.metrics.delta_ce,
+            c.metrics.kl_mean,
+            100.0 * c.metrics.top1_agreement,
+            c.candidate,
+            c.bits_per_weight,
+            dtypes.join(", ")
         );
     }
     println!(

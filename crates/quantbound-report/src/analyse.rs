@@ -43,7 +43,8 @@ pub(crate) struct LinearStats {
 /// One format's view of every linear, in [`Llama::linears`] order.
 pub(crate) struct FormatAnalysis {
     pub format: FormatName,
-    /// Bits per weight, every scale and zero-point counted.
+    /// Bits per weight, every scale and zero-point counted, over all the linears (a format may
+    /// store some shapes otherwise: Q4_K's fallback type).
     pub bits_per_weight: f64,
     /// Weights per scale.
     pub block_size: usize,
@@ -88,6 +89,8 @@ pub(crate) fn analyse<B: QuantBackend>(
         .collect();
     let mut seed_weights = Vec::new();
     let mut subsampling = SeedSubsampling::new();
+    // Weights and their bits where a format stores a shape otherwise than its nominal rate.
+    let (mut bits, mut numel) = (vec![None::<f64>; formats.len()], 0usize);
     for layer in linears.chunk_by(|a, b| a.0.layer == b.0.layer) {
         let weights: Vec<(LinearId, [usize; 2], Vec<f32>)> =
             layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect();
@@ -95,7 +98,7 @@ pub(crate) fn analyse<B: QuantBackend>(
             .par_iter()
             .map(|(id, shape, w)| analyse_linear(*id, shape, w, &quantizers, options.rotate))
             .collect::<Result<Vec<_>>>()?;
-        for ((id, _, w), (mut linear_stats, per_format)) in weights.into_iter().zip(analysed) {
+        for ((id, shape, w), (mut linear_stats, per_format)) in weights.into_iter().zip(analysed) {
             if id.kind == LinearKind::Down {
                 // A tensor the seed uses whole has the all-weights KL already computed.
                 let name = id.tensor_name();
@@ -106,11 +109,16 @@ pub(crate) fn analyse<B: QuantBackend>(
                 linear_stats.kl_bits_seed_sampling = Some(kl);
             }
             stats.push(linear_stats);
-            for (format, (error, q)) in formats.iter_mut().zip(per_format) {
+            for (k, (format, (error, q))) in formats.iter_mut().zip(per_format).enumerate() {
+                let rate = quantizers[k].bits_per_weight_of(&shape);
+                if rate != format.bits_per_weight || bits[k].is_some() {
+                    *bits[k].get_or_insert(numel as f64 * format.bits_per_weight) += w.len() as f64 * rate;
+                }
                 format.errors.push(error);
                 format.storage_bytes += q.storage_bytes();
                 format.states.insert(id, q);
             }
+            numel += w.len();
             if id == seed {
                 seed_weights = w;
             }
@@ -119,6 +127,11 @@ pub(crate) fn analyse<B: QuantBackend>(
         tracing::debug!(layer = layer[0].0.layer, "analysed");
     }
     stage.finish();
+    for (format, bits) in formats.iter_mut().zip(bits) {
+        if let Some(bits) = bits {
+            format.bits_per_weight = bits / numel as f64;
+        }
+    }
     let seed = stats.iter().position(|s| s.id == seed).expect("the caller checked the seed's layer");
     Ok(Analysis { stats, formats, seed, seed_weights })
 }

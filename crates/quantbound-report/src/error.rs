@@ -23,6 +23,10 @@ pub enum ReportError {
     #[error("{0}")]
     Invalid(String),
 
+    /// A `--candidate` that is not a quantization of the reference.
+    #[error("--candidate {candidate}: not a quantization of the reference: {what}")]
+    Incompatible { candidate: String, what: String },
+
     #[error("{file}: {source}")]
     Io {
         file: String,

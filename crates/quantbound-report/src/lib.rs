@@ -7,11 +7,13 @@
 //! [`run`] produces a serde [`Report`] in five stages, one module each: `load` (the reference and
 //! its tokenizer), `analyse` (per-linear statistics and quantized states, by
 //! [`quantbound_llama::layout::LinearId`]), `forward` (the texts through every model), `theory`
-//! (the seed tensor against the bounds; `codebooks`) and `results` (the report's sections).
+//! (the seed tensor against the bounds; `codebooks`) and `results` (the report's sections);
+//! `candidates` loads and scores the models quantized elsewhere (`--candidate`).
 //! [`render`] writes it as `report.md`, `report.json`, `layers.csv` and `plots/*.svg`.
 //! docs/report.md explains every number.
 
 mod analyse;
+mod candidates;
 mod codebooks;
 mod error;
 mod forward;

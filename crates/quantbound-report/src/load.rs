@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use quantbound_llama::backend::QuantBackend;
-use quantbound_llama::model::Llama;
+use quantbound_llama::model::{Llama, WeightTransform};
 use quantbound_llama::tokenizer::Tokenizer;
 use quantbound_llama::weights::HostTensor;
 
@@ -40,25 +40,11 @@ pub(crate) fn load<B: QuantBackend>(options: &ReportOptions, device: &B::Device)
         Ok(t)
     };
     tracing::info!(model = ?options.model, ref_dtype = ?round, "loading the reference model");
-    let (model, tokenizer, resolved, mut notes) = match &options.model {
-        ModelSpec::Sample => {
-            let path = quantbound_llama::sample::find()?;
-            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(&path, device, &transform)?;
-            (model, tokenizer, path.display().to_string(), vec![SAMPLE_NOTE.to_owned()])
-        }
-        ModelSpec::Gguf(path) => {
-            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(path, device, &transform)?;
-            (model, tokenizer, path.display().to_string(), vec![GGUF_NOTE.to_owned()])
-        }
-        ModelSpec::Folder(dir) => {
-            let (model, tokenizer) = Llama::from_folder_with_tokenizer(dir, device, &transform)?;
-            (model, tokenizer, dir.display().to_string(), Vec::new())
-        }
-        ModelSpec::Hub(id) => {
-            let dir = quantbound_llama::hub::HubModel::parse(id).snapshot()?;
-            let (model, tokenizer) = Llama::from_folder_with_tokenizer(&dir, device, &transform)?;
-            (model, tokenizer, dir.display().to_string(), Vec::new())
-        }
+    let (model, tokenizer, resolved) = open::<B>(&options.model, device, &transform)?;
+    let mut notes = match &options.model {
+        ModelSpec::Sample => vec![SAMPLE_NOTE.to_owned()],
+        ModelSpec::Gguf(_) => vec![GGUF_NOTE.to_owned()],
+        ModelSpec::Folder(_) | ModelSpec::Hub(_) => Vec::new(),
     };
     if model.linears().iter().any(|(_, l)| l.is_quantized()) {
         notes.push("the checkpoint is already bnb-4bit: the reference uses its dequantized weights".into());
@@ -82,4 +68,33 @@ pub(crate) fn load<B: QuantBackend>(options: &ReportOptions, device: &B::Device)
         ));
     }
     Ok(Loaded { model, tokenizer, resolved, dtypes: dtypes.into_inner(), notes })
+}
+
+/// The model `spec` names and its tokenizer onto `device`, each weight through `transform`, and
+/// the file or folder it resolved to.
+pub(crate) fn open<B: QuantBackend>(
+    spec: &ModelSpec,
+    device: &B::Device,
+    transform: &WeightTransform<'_>,
+) -> Result<(Llama<B>, Tokenizer, String)> {
+    Ok(match spec {
+        ModelSpec::Sample => {
+            let path = quantbound_llama::sample::find()?;
+            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(&path, device, transform)?;
+            (model, tokenizer, path.display().to_string())
+        }
+        ModelSpec::Gguf(path) => {
+            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(path, device, transform)?;
+            (model, tokenizer, path.display().to_string())
+        }
+        ModelSpec::Folder(dir) => {
+            let (model, tokenizer) = Llama::from_folder_with_tokenizer(dir, device, transform)?;
+            (model, tokenizer, dir.display().to_string())
+        }
+        ModelSpec::Hub(id) => {
+            let dir = quantbound_llama::hub::HubModel::parse(id).snapshot()?;
+            let (model, tokenizer) = Llama::from_folder_with_tokenizer(&dir, device, transform)?;
+            (model, tokenizer, dir.display().to_string())
+        }
+    })
 }

@@ -152,6 +152,9 @@ pub struct ReportOptions {
     pub sensitivity: SensitivityMode,
     /// Rotate each linear's rows before quantizing (every format alike).
     pub rotate: Rotation,
+    /// Models quantized elsewhere to score against the reference (`--candidate`), each with the
+    /// name it was given.
+    pub candidates: Vec<(String, ModelSpec)>,
 }
 
 impl ReportOptions {
@@ -217,6 +220,7 @@ impl ReportOptions {
             deduplicate: true,
             sensitivity: SensitivityMode::Layers,
             rotate: Rotation::None,
+            candidates: Vec::new(),
         }
     }
 }

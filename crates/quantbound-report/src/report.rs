@@ -26,6 +26,9 @@ pub struct Report {
     /// Each layer (and linear type) quantized on its own; absent with `--sensitivity off`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<Sensitivity>,
+    /// The models quantized elsewhere (`--candidate`), scored against the reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<CandidateResult>,
     /// Wall-clock seconds per stage.
     pub timings: BTreeMap<String, f64>,
 }
@@ -190,6 +193,37 @@ pub struct FormatResult {
     /// Bytes of the quantized linears on the device, and of the same weights in f16.
     pub device_bytes: usize,
     pub f16_bytes: usize,
+}
+
+/// A model quantized elsewhere (`--candidate`) against the reference: the same metrics as a
+/// format's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CandidateResult {
+    /// `--candidate` as given, and the file or folder it resolved to.
+    pub candidate: String,
+    pub resolved: String,
+    /// Stored type of its decoder linears (`Q4_K`, `Q6_K`, `bnb-4bit`, `F16`, …) → how many.
+    pub linear_dtypes: BTreeMap<String, usize>,
+    /// Bits per weight of its decoder linears as stored, every scale counted.
+    pub bits_per_weight: f64,
+    pub metrics: LogitMetrics,
+    /// MSE of the seed's layer's `down_proj` against the reference's.
+    pub seed_layer_weight_mse: f64,
+    /// Mean MSE over every decoder linear.
+    pub mean_weight_mse: f64,
+    pub amplification_seed: f64,
+    pub amplification_mean: f64,
+    /// Each decoder linear's error, in layer order.
+    pub linears: Vec<CandidateLinear>,
+}
+
+/// One decoder linear of a candidate against the reference's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CandidateLinear {
+    pub layer: usize,
+    pub linear: LinearKind,
+    pub mse: f64,
+    pub sqnr_db: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -59,8 +59,19 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         options,
         progress,
     };
-    let candidates: Vec<Candidate<'_, B>> = models.iter().map(Candidate::whole).collect();
-    let evaluation = evaluator.evaluate(&candidates, "forward passes")?;
+    let elsewhere = options
+        .candidates
+        .iter()
+        .map(|(label, spec)| crate::candidates::load(spec, label, &loaded, &sequences, options, device))
+        .collect::<Result<Vec<_>>>()?;
+    if !elsewhere.is_empty() {
+        timings.lap("candidates");
+    }
+
+    let candidates: Vec<Candidate<'_, B>> =
+        models.iter().chain(elsewhere.iter().map(|c| &c.model)).map(Candidate::whole).collect();
+    let mut evaluation = evaluator.evaluate(&candidates, "forward passes")?;
+    let elsewhere_metrics = evaluation.metrics.split_off(models.len());
     timings.lap("forward");
 
     let sensitivity = crate::sensitivity::measure(&evaluator, &analysis, &models, &evaluation.metrics)?;
@@ -85,6 +96,11 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         layers: results::layer_rows(&analysis, metrics, sensitivity.as_ref()),
         theory,
         sensitivity,
+        candidates: elsewhere
+            .iter()
+            .zip(&elsewhere_metrics)
+            .map(|(c, m)| c.result(&loaded.model, m, analysis.seed))
+            .collect(),
         timings: timings.laps,
     })
 }
