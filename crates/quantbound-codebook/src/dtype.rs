@@ -40,6 +40,16 @@ impl FloatDtype {
         }
     }
 
+    /// Rounds each of `values` to this dtype and back to f32, to the nearest, ties to even (as
+    /// torch's `.to(dtype)`): the values a dequantization into this dtype gives.
+    pub fn round_in_place(self, values: &mut [f32]) {
+        match self {
+            FloatDtype::F32 => {}
+            FloatDtype::F16 => values.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32()),
+            FloatDtype::Bf16 => values.iter_mut().for_each(|v| *v = bf16::from_f32(*v).to_f32()),
+        }
+    }
+
     /// The matching safetensors dtype.
     pub fn to_safetensors(self) -> safetensors::Dtype {
         match self {

@@ -10,7 +10,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use quantbound_codebook::{Absmax, Blocksize, Codebook, Quantized4bit, NESTED_BLOCKSIZE};
+use quantbound_codebook::{Absmax, Blocksize, Codebook, FloatDtype, Quantized4bit, NESTED_BLOCKSIZE};
 
 use crate::backend::{dequantize_4bit_by_tensor_ops, floats, unpack_words, PadTo, QuantBackend};
 use crate::error::{LlamaError, Result};
@@ -41,6 +41,9 @@ pub struct Quant4<B: Backend> {
     scales: Scales<B>,
     blocksize: Blocksize,
     blocks: usize,
+    /// The dtype bnb dequantizes into (the quant state's, the original weight's): the f32
+    /// products are rounded to it, as `dequantize_4bit` returns them to a transformers forward.
+    dtype: FloatDtype,
     /// `[out_features, in_features]`.
     shape: [usize; 2],
 }
@@ -100,6 +103,7 @@ impl<B: QuantBackend> Linear<B> {
             scales,
             blocksize: q.state.blocksize,
             blocks: q.state.absmax.len(),
+            dtype: q.state.dtype,
             shape,
         };
         Ok(Linear { weight: Weight::Quant4(quant), shape })
@@ -113,6 +117,15 @@ impl<B: QuantBackend> Linear<B> {
     /// Whether the weight is held in 4 bits.
     pub fn is_quantized(&self) -> bool {
         matches!(self.weight, Weight::Quant4(_))
+    }
+
+    /// Bits per weight of a 4-bit weight as bnb stores it, its scales counted as
+    /// [`Blocksize::bits_per_weight`] counts them; `None` for a dense weight.
+    pub fn bits_per_weight(&self) -> Option<f64> {
+        match &self.weight {
+            Weight::Dense(_) => None,
+            Weight::Quant4(q) => Some(q.blocksize.bits_per_weight(matches!(q.scales, Scales::Double { .. }))),
+        }
     }
 
     /// Bytes the weight's state takes on the device.
@@ -200,6 +213,10 @@ impl<B: QuantBackend> Quant4<B> {
         self.blocksize
     }
 
+    pub(crate) fn dtype(&self) -> FloatDtype {
+        self.dtype
+    }
+
     /// The per-block absmax, `[blocks]`.
     pub(crate) fn absmax(&self) -> Tensor<B, 1> {
         match &self.scales {
@@ -222,14 +239,21 @@ impl<B: QuantBackend> Quant4<B> {
     /// `code[nibble] · absmax[block]`, `[out, in]`.
     pub(crate) fn dequantize(&self) -> Tensor<B, 2> {
         let [out, input] = self.shape;
-        B::dequantize_4bit(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, out * input)
+        B::dequantize_4bit(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, self.dtype, out * input)
             .reshape([out, input])
     }
 
     /// [`Quant4::dequantize`] by the provided tensor-op method, whatever the backend.
     fn dequantize_by_tensor_ops(&self) -> Tensor<B, 2> {
         let [out, input] = self.shape;
-        dequantize_4bit_by_tensor_ops(self.nibbles.clone(), self.absmax(), &self.code, self.blocksize, out * input)
-            .reshape([out, input])
+        dequantize_4bit_by_tensor_ops(
+            self.nibbles.clone(),
+            self.absmax(),
+            &self.code,
+            self.blocksize,
+            self.dtype,
+            out * input,
+        )
+        .reshape([out, input])
     }
 }

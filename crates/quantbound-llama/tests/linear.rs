@@ -3,7 +3,8 @@
 //! in 4 bits.
 
 use burn::tensor::{Tensor, TensorData};
-use quantbound_codebook::{Blocksize, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
+use half::{bf16, f16};
+use quantbound_codebook::{Blocksize, FloatDtype, FloatSlice, QuantType, QuantizeOptions, Quantized4bit};
 use quantbound_llama::backend::QuantBackend;
 use quantbound_llama::linear::Linear;
 use rand::{Rng, SeedableRng};
@@ -26,15 +27,30 @@ fn device_dequantization_equals_the_codebook_crate<B: QuantBackend>() {
                     blocksize: Blocksize::new(blocksize, "w").unwrap(),
                     double_quant,
                 };
-                let q = Quantized4bit::quantize("w", FloatSlice::F32(&weight), &[out, input], &options).unwrap();
-                let expected = q.dequantize().to_f32_vec();
-                let linear = Linear::<B>::quantized(&q, "w", &device).unwrap();
-                // The backend's own path (the host SIMD kernel) and the tensor-op path GPU backends take.
-                for (path, weight) in [(B::NAME, linear.weight()), ("tensor ops", linear.weight_by_tensor_ops())] {
-                    let ours: Vec<f32> = weight.into_data().to_vec().unwrap();
-                    let same = ours.len() == expected.len()
-                        && ours.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(same, "{path}: {out}×{input} {quant_type:?} blocksize {blocksize} dq {double_quant}");
+                // A bf16 or f16 weight dequantizes into its own dtype, as bnb's does: rounded.
+                let (halves, brains): (Vec<f16>, Vec<bf16>) =
+                    weight.iter().map(|&w| (f16::from_f32(w), bf16::from_f32(w))).unzip();
+                for input_values in [FloatSlice::F32(&weight), FloatSlice::F16(&halves), FloatSlice::Bf16(&brains)] {
+                    let q = Quantized4bit::quantize("w", input_values, &[out, input], &options).unwrap();
+                    let expected = q.dequantize().to_f32_vec();
+                    let linear = Linear::<B>::quantized(&q, "w", &device).unwrap();
+                    // The backend's own path (the host SIMD kernel) and the tensor-op path GPU backends
+                    // take. That path rounds to f16/bf16 by Burn's cast, which ndarray lacks and Flex does not
+                    // round to nearest even (1 ulp off here), so on the CPU it is checked in f32 only.
+                    let mut paths = vec![(B::NAME, linear.weight())];
+                    if input_values.dtype() == FloatDtype::F32 {
+                        paths.push(("tensor ops", linear.weight_by_tensor_ops()));
+                    }
+                    for (path, weight) in paths {
+                        let ours: Vec<f32> = weight.into_data().to_vec().unwrap();
+                        let same = ours.len() == expected.len()
+                            && ours.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                        let dtype = input_values.dtype();
+                        assert!(
+                            same,
+                            "{path}: {out}×{input} {dtype:?} {quant_type:?} blocksize {blocksize} dq {double_quant}"
+                        );
+                    }
                 }
             }
         }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use burn::backend::Flex;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use quantbound_codebook::{Blocksize, Codebook};
+use quantbound_codebook::{Blocksize, Codebook, FloatDtype};
 
 use crate::linear::Quant4;
 
@@ -167,11 +167,12 @@ impl super::QuantBackend for Flex {
         absmax: Tensor<Self, 1>,
         code: &Codebook,
         blocksize: Blocksize,
+        dtype: FloatDtype,
         numel: usize,
     ) -> Tensor<Self, 1> {
         let device = nibbles.device();
         let mut out = vec![0f32; numel];
-        dequantize(&nibbles, &absmax, code, blocksize, &mut out);
+        dequantize(&nibbles, &absmax, code, blocksize, dtype, &mut out);
         Tensor::from_data(TensorData::new(out, [numel]), &device)
     }
 
@@ -180,7 +181,7 @@ impl super::QuantBackend for Flex {
         let absmax = weight.absmax();
         WEIGHT.with_borrow_mut(|w| {
             w.resize(out * input, 0.0);
-            dequantize(weight.nibbles(), &absmax, weight.code(), weight.blocksize(), w);
+            dequantize(weight.nibbles(), &absmax, weight.code(), weight.blocksize(), weight.dtype(), w);
             times_transposed(x, w, out)
         })
     }
@@ -241,6 +242,7 @@ fn dequantize(
     absmax: &Tensor<Flex, 1>,
     code: &Codebook,
     blocksize: Blocksize,
+    dtype: FloatDtype,
     out: &mut [f32],
 ) {
     let words = nibbles.clone().into_primitive();
@@ -250,6 +252,7 @@ fn dequantize(
         absmax.as_slice::<f32>().expect("the absmax is a contiguous f32 vector"),
         code,
         blocksize,
+        dtype,
         out,
     );
 }

@@ -9,8 +9,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, DType, ElementConversion, Int, Tensor, TensorData};
-use quantbound_codebook::{dequantize_packed, nibble, Blocksize, Codebook, FloatSliceMut};
+use burn::tensor::{Bool, DType, ElementConversion, FloatDType, Int, Tensor, TensorData};
+use quantbound_codebook::{dequantize_packed, nibble, Blocksize, Codebook, FloatDtype, FloatSliceMut};
 
 use crate::linear::Quant4;
 
@@ -97,16 +97,18 @@ pub trait QuantBackend: FusedOps {
     /// A short name for reports ("flex", "ndarray", "cuda", "wgpu").
     const NAME: &'static str;
 
-    /// `code[nibble_i] · absmax[i / blocksize]` in f32 for the `numel` elements `nibbles` holds
-    /// (laid out as in bnb's packed bytes, four bytes per little-endian `i32`).
+    /// `code[nibble_i] · absmax[i / blocksize]` in f32, rounded to `dtype`, for the `numel`
+    /// elements `nibbles` holds (laid out as in bnb's packed bytes, four bytes per little-endian
+    /// `i32`).
     fn dequantize_4bit(
         nibbles: Tensor<Self, 1, Int>,
         absmax: Tensor<Self, 1>,
         code: &Codebook,
         blocksize: Blocksize,
+        dtype: FloatDtype,
         numel: usize,
     ) -> Tensor<Self, 1> {
-        dequantize_4bit_by_tensor_ops(nibbles, absmax, code, blocksize, numel)
+        dequantize_4bit_by_tensor_ops(nibbles, absmax, code, blocksize, dtype, numel)
     }
 
     /// `x · Wᵀ` for a 4-bit `W` (`[out, in]`): by default the dequantized weight, then Burn's
@@ -133,6 +135,7 @@ pub(crate) fn dequantize_4bit_by_tensor_ops<B: Backend>(
     absmax: Tensor<B, 1>,
     code: &Codebook,
     blocksize: Blocksize,
+    dtype: FloatDtype,
     numel: usize,
 ) -> Tensor<B, 1> {
     let device = nibbles.device();
@@ -140,7 +143,12 @@ pub(crate) fn dequantize_4bit_by_tensor_ops<B: Backend>(
     let indices = unpack_words(nibbles, &nibble::WORD_SHIFTS, 0x0f).narrow(0, 0, numel);
     let values = floats::<B>(code.values(), &device).select(0, indices).pad_to(blocks * blocksize.get());
     let values = values.reshape([blocks, blocksize.get()]) * absmax.unsqueeze_dim::<2>(1);
-    values.reshape([blocks * blocksize.get()]).narrow(0, 0, numel)
+    let values = values.reshape([blocks * blocksize.get()]).narrow(0, 0, numel);
+    match dtype {
+        FloatDtype::F32 => values,
+        FloatDtype::F16 => values.cast(FloatDType::F16).cast(FloatDType::F32),
+        FloatDtype::Bf16 => values.cast(FloatDType::BF16).cast(FloatDType::F32),
+    }
 }
 
 /// The values held in `words`, `shifts.len()` per word: value `k` of word `w` is
@@ -170,11 +178,13 @@ pub(crate) fn dequantize_on_host(
     absmax: &[f32],
     code: &Codebook,
     blocksize: Blocksize,
+    dtype: FloatDtype,
     out: &mut [f32],
 ) {
     let packed = &bytemuck::cast_slice::<i32, u8>(words)[..nibble::packed_len(out.len())];
     dequantize_packed("4-bit linear", packed, absmax, blocksize, code, FloatSliceMut::F32(out))
         .expect("a 4-bit linear is built with consistent lengths");
+    dtype.round_in_place(out);
 }
 
 /// Zero padding at the end of a vector.

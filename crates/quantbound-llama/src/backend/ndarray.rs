@@ -6,7 +6,7 @@ use burn::backend::ndarray::{
     FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
 };
 use burn::tensor::{Int, Tensor, TensorData};
-use quantbound_codebook::{Blocksize, Codebook};
+use quantbound_codebook::{Blocksize, Codebook, FloatDtype};
 
 impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::FusedOps for NdArray<E, I, Q>
 where
@@ -27,6 +27,7 @@ where
         absmax: Tensor<Self, 1>,
         code: &Codebook,
         blocksize: Blocksize,
+        dtype: FloatDtype,
         numel: usize,
     ) -> Tensor<Self, 1> {
         let device = nibbles.device();
@@ -38,6 +39,7 @@ where
             absmax.as_slice().expect("converted to f32"),
             code,
             blocksize,
+            dtype,
             &mut out,
         );
         Tensor::from_data(TensorData::new(out, [numel]), &device)
