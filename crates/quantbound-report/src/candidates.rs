@@ -77,12 +77,11 @@ pub(crate) fn load<B: QuantBackend>(
         let name = id.tensor_name();
         let (w, q) = (ours.weight_values(), candidate.weight_values());
         let dtype = stored.get(&name).cloned().unwrap_or_else(|| "bnb-4bit".to_owned());
-        let bits = match dtype_bits(&dtype) {
-            Some(bits) => bits * w.len() as f64,
-            None if candidate.is_quantized() => 8.0 * candidate.device_bytes() as f64,
-            None => return Err(incompatible(format!("{name}: its stored type {dtype} has no known size"))),
-        };
-        storage_bits += bits;
+        let bits = candidate
+            .bits_per_weight()
+            .or_else(|| dtype_bits(&dtype))
+            .ok_or_else(|| incompatible(format!("{name}: its stored type {dtype} has no known size")))?;
+        storage_bits += bits * w.len() as f64;
         *dtypes.entry(dtype).or_default() += 1;
         errors.push(weight_error(&w, &q));
     }
@@ -91,7 +90,7 @@ pub(crate) fn load<B: QuantBackend>(
 
 /// What differs between the reference's config and the candidate's, if anything.
 fn check_architecture(reference: &LlamaConfig, candidate: &LlamaConfig) -> std::result::Result<(), String> {
-    let fields: [(&str, String, String); 9] = [
+    let fields: [(&str, String, String); 10] = [
         ("layers", reference.num_layers.to_string(), candidate.num_layers.to_string()),
         ("hidden size", reference.hidden_size.to_string(), candidate.hidden_size.to_string()),
         ("intermediate size", reference.intermediate_size.to_string(), candidate.intermediate_size.to_string()),
@@ -99,8 +98,10 @@ fn check_architecture(reference: &LlamaConfig, candidate: &LlamaConfig) -> std::
         ("KV heads", reference.num_kv_heads.to_string(), candidate.num_kv_heads.to_string()),
         ("head dim", reference.head_dim.to_string(), candidate.head_dim.to_string()),
         ("vocabulary", reference.vocab_size.to_string(), candidate.vocab_size.to_string()),
-        ("RMSNorm eps", reference.rms_norm_eps.to_string(), candidate.rms_norm_eps.to_string()),
-        ("RoPE", format!("{:?}", reference.rope), format!("{:?}", candidate.rope)),
+        // A GGUF stores these as f32: compared at f32 precision.
+        ("RMSNorm eps", (reference.rms_norm_eps as f32).to_string(), (candidate.rms_norm_eps as f32).to_string()),
+        ("RoPE θ", (reference.rope.theta as f32).to_string(), (candidate.rope.theta as f32).to_string()),
+        ("RoPE scaling", format!("{:?}", reference.rope.scaling), format!("{:?}", candidate.rope.scaling)),
     ];
     let differences: Vec<String> =
         fields.iter().filter(|(_, a, b)| a != b).map(|(what, a, b)| format!("{what} {b}, not {a}")).collect();
