@@ -72,6 +72,12 @@ fn gguf_and_bnb_candidates_match_transformers() {
     assert_eq!(gguf.get("Q6_K"), Some(&2), "{gguf:?}");
     // The formats still run beside the candidates, on the same forward passes.
     assert_eq!(report.formats.len(), 1);
+    // report.md gives each its row, with the gap at the seed tensor's own stored rate (ffn_down is
+    // Q6_K in the GGUF, NF4 with double quant in the bnb checkpoint).
+    let md = quantbound::report::render::markdown(&report, &[]);
+    let section = &md[md.find("## Models quantized elsewhere").expect("a candidates section")..];
+    assert!(section.contains("| `q4_k_m.gguf` | 5× Q4_K, 2× Q6_K |"), "{section}");
+    assert!(section.contains("at R = 6.5625") && section.contains("at R = 4.1270"), "{section}");
 }
 
 /// A candidate of another architecture, or with another tokenizer, is refused by name.

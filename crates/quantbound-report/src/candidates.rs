@@ -12,6 +12,7 @@ use quantbound_llama::config::LlamaConfig;
 use quantbound_llama::model::Llama;
 use quantbound_llama::weights::HostTensor;
 use quantbound_metrics::{weight_error, LogitMetrics, WeightError};
+use quantbound_theory::bounds::{gap_bits, shannon_lower_bound};
 
 use crate::error::{ReportError, Result};
 use crate::load::Loaded;
@@ -27,8 +28,8 @@ pub(crate) struct CandidateModel<B: QuantBackend> {
     pub model: Llama<B>,
     /// Stored type of the decoder linears → how many have it.
     pub dtypes: BTreeMap<String, usize>,
-    /// Bits the decoder linears take as stored.
-    pub storage_bits: f64,
+    /// Bits per weight of each decoder linear as stored, in [`Llama::linears`] order.
+    pub bits: Vec<f64>,
     /// One per decoder linear, in [`Llama::linears`] order.
     pub errors: Vec<WeightError>,
 }
@@ -72,20 +73,21 @@ pub(crate) fn load<B: QuantBackend>(
     }
     let stored = stored.into_inner();
     let mut dtypes = BTreeMap::<String, usize>::new();
-    let (mut storage_bits, mut errors) = (0f64, Vec::new());
+    let (mut bits, mut errors) = (Vec::new(), Vec::new());
     for ((id, ours), (_, candidate)) in reference.model.linears().into_iter().zip(model.linears()) {
         let name = id.tensor_name();
         let (w, q) = (ours.weight_values(), candidate.weight_values());
         let dtype = stored.get(&name).cloned().unwrap_or_else(|| "bnb-4bit".to_owned());
-        let bits = candidate
-            .bits_per_weight()
-            .or_else(|| dtype_bits(&dtype))
-            .ok_or_else(|| incompatible(format!("{name}: its stored type {dtype} has no known size")))?;
-        storage_bits += bits * w.len() as f64;
+        bits.push(
+            candidate
+                .bits_per_weight()
+                .or_else(|| dtype_bits(&dtype))
+                .ok_or_else(|| incompatible(format!("{name}: its stored type {dtype} has no known size")))?,
+        );
         *dtypes.entry(dtype).or_default() += 1;
         errors.push(weight_error(&w, &q));
     }
-    Ok(CandidateModel { label: label.to_owned(), resolved, model, dtypes, storage_bits, errors })
+    Ok(CandidateModel { label: label.to_owned(), resolved, model, dtypes, bits, errors })
 }
 
 /// What differs between the reference's config and the candidate's, if anything.
@@ -114,24 +116,39 @@ fn check_architecture(reference: &LlamaConfig, candidate: &LlamaConfig) -> std::
 
 impl<B: QuantBackend> CandidateModel<B> {
     /// Its section of the report: the metrics of its forward passes (`metrics`), and its weight
-    /// errors against the reference's linears (`seed`: the seed tensor's index).
-    pub fn result(&self, reference: &Llama<B>, metrics: &LogitMetrics, seed: usize) -> CandidateResult {
+    /// errors against the reference's linears (`seed`: the seed tensor's index, whose GGD fit has
+    /// differential entropy `h_ggd_bits`).
+    pub fn result(
+        &self,
+        reference: &Llama<B>,
+        metrics: &LogitMetrics,
+        seed: usize,
+        h_ggd_bits: f64,
+    ) -> CandidateResult {
         let numel: usize = self.errors.iter().map(|e| e.numel).sum();
+        let storage_bits: f64 = self.errors.iter().zip(&self.bits).map(|(e, b)| b * e.numel as f64).sum();
         let seed_mse = self.errors[seed].mse;
         let mean_mse = self.errors.iter().map(|e| e.mse).sum::<f64>() / self.errors.len() as f64;
         let linears = reference
             .linears()
             .iter()
-            .zip(&self.errors)
-            .map(|((id, _), e)| CandidateLinear { layer: id.layer, linear: id.kind, mse: e.mse, sqnr_db: e.sqnr_db })
+            .zip(self.errors.iter().zip(&self.bits))
+            .map(|((id, _), (e, &bits_per_weight))| CandidateLinear {
+                layer: id.layer,
+                linear: id.kind,
+                bits_per_weight,
+                mse: e.mse,
+                sqnr_db: e.sqnr_db,
+            })
             .collect();
         CandidateResult {
             candidate: self.label.clone(),
             resolved: self.resolved.clone(),
             linear_dtypes: self.dtypes.clone(),
-            bits_per_weight: self.storage_bits / numel as f64,
+            bits_per_weight: storage_bits / numel as f64,
             metrics: metrics.clone(),
             seed_layer_weight_mse: seed_mse,
+            seed_gap_bits_vs_ggd: gap_bits(seed_mse, shannon_lower_bound(h_ggd_bits, self.bits[seed])),
             mean_weight_mse: mean_mse,
             amplification_seed: metrics.logits_mse / seed_mse,
             amplification_mean: metrics.logits_mse / mean_mse,

@@ -209,6 +209,8 @@ pub struct CandidateResult {
     pub metrics: LogitMetrics,
     /// MSE of the seed's layer's `down_proj` against the reference's.
     pub seed_layer_weight_mse: f64,
+    /// ½·log2 of that MSE over the GGD Shannon lower bound at that linear's own stored rate.
+    pub seed_gap_bits_vs_ggd: f64,
     /// Mean MSE over every decoder linear.
     pub mean_weight_mse: f64,
     pub amplification_seed: f64,
@@ -222,6 +224,8 @@ pub struct CandidateResult {
 pub struct CandidateLinear {
     pub layer: usize,
     pub linear: LinearKind,
+    /// As stored, its scales counted.
+    pub bits_per_weight: f64,
     pub mse: f64,
     pub sqnr_db: f64,
 }

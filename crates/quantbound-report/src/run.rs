@@ -85,6 +85,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     timings.lap("theory");
 
     let metrics = &evaluation.metrics;
+    let h_ggd_bits = theory.h_ggd_bits;
     let device_bytes: Vec<usize> =
         models.iter().map(|m| m.linears().iter().map(|(_, l)| l.device_bytes()).sum()).collect();
     Ok(Report {
@@ -99,7 +100,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
         candidates: elsewhere
             .iter()
             .zip(&elsewhere_metrics)
-            .map(|(c, m)| c.result(&loaded.model, m, analysis.seed))
+            .map(|(c, m)| c.result(&loaded.model, m, analysis.seed, h_ggd_bits))
             .collect(),
         timings: timings.laps,
     })

@@ -3,6 +3,7 @@
 //! appears only once complete.
 
 mod beyond;
+mod candidates;
 mod seed;
 mod sensitivity;
 mod table;
@@ -78,7 +79,7 @@ pub fn csv(report: &Report) -> Result<String> {
 /// A section of report.md, in the order [`markdown`] writes them.
 type Section = fn(&Report) -> String;
 
-const SECTIONS: [Section; 13] = [
+const SECTIONS: [Section; 14] = [
     seed::title,
     seed::models,
     seed::weight_mse,
@@ -86,6 +87,7 @@ const SECTIONS: [Section; 13] = [
     seed::distribution,
     seed::gaps,
     seed::summary,
+    candidates::candidates,
     beyond::per_layer,
     sensitivity::layer_sensitivity,
     beyond::rotation,
