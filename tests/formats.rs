@@ -123,3 +123,42 @@ fn hadamard_rotation_measures_in_the_original_basis() {
     let md = quantbound::report::render::markdown(&report, &[]);
     assert!(md.contains("## Rotation"), "the report has its rotation section");
 }
+
+/// Q4_K on rows that are not whole 256-weight super-blocks: llama-quantize stores such a tensor as
+/// Q5_0 (5.5 bits per weight), and the report does the same and says so beside the format. In
+/// `llama32_rope` only `down_proj` (rows of 256) is Q4_K; in tests/data/candidates/base (every row
+/// 256) all are, 4.5 bits, with no caveat.
+#[test]
+fn q4_k_falls_back_to_q5_0_and_says_so() {
+    use quantbound::report::SensitivityMode;
+    let tiny_rope = tiny().parent().unwrap().join("llama32_rope");
+    let bytes = std::fs::read(tiny_rope.join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/candidates/base");
+    for (model, layer, caveat) in [(tiny_rope, 1, Some("18 of the 21 linears as Q5_0")), (base, 0, None)] {
+        let options = ReportOptions {
+            model: ModelSpec::Folder(model.clone()),
+            formats: vec![FormatName::Q4K],
+            sensitivity: SensitivityMode::Off,
+            layer,
+            ..tiny_options(&reference)
+        };
+        let report = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+        let model_bytes = std::fs::read(model.join("model.safetensors")).unwrap();
+        let weights = SafeTensors::deserialize(&model_bytes).unwrap();
+        let (mut bits, mut numel) = (0.0, 0.0);
+        for row in &report.layers {
+            let shape =
+                weights.tensor(&format!("model.layers.{}.{}.weight", row.layer, row.linear)).unwrap().shape().to_vec();
+            let n = (shape[0] * shape[1]) as f64;
+            bits += n * if shape[1] % 256 == 0 { 4.5 } else { 5.5 };
+            numel += n;
+        }
+        let f = &report.formats[0];
+        assert!((f.bits_per_weight - bits / numel).abs() < 1e-12, "{}: {}", model.display(), f.bits_per_weight);
+        match caveat {
+            Some(text) => assert!(f.caveat.as_deref().is_some_and(|c| c.contains(text)), "{:?}", f.caveat),
+            None => assert_eq!(f.caveat, None),
+        }
+    }
+}

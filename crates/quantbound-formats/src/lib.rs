@@ -57,6 +57,12 @@ pub trait Format: Send + Sync + std::fmt::Debug {
         let _ = shape;
         self.bits_per_weight()
     }
+    /// The type a tensor of `shape` is stored as where it is not the format's own (Q4_K's Q5_0
+    /// for rows that are not whole super-blocks), else `None`.
+    fn stored_as(&self, shape: &[usize]) -> Option<&'static str> {
+        let _ = shape;
+        None
+    }
     /// Weights per scale.
     fn block_size(&self) -> usize;
     /// Quantizes the weights of `tensor` (row-major with `shape`; blocks run along the rows) as

@@ -51,6 +51,8 @@ pub(crate) struct FormatAnalysis {
     pub errors: Vec<WeightError>,
     /// Bytes the format stores for all the linears.
     pub storage_bytes: usize,
+    /// The linears stored as another type (Q4_K's Q5_0 stand-in): that type → how many.
+    pub stored_otherwise: BTreeMap<&'static str, usize>,
     states: BTreeMap<LinearId, Box<dyn Quantized>>,
 }
 
@@ -84,6 +86,7 @@ pub(crate) fn analyse<B: QuantBackend>(
             block_size: q.block_size(),
             errors: Vec::new(),
             storage_bytes: 0,
+            stored_otherwise: BTreeMap::new(),
             states: BTreeMap::new(),
         })
         .collect();
@@ -113,6 +116,9 @@ pub(crate) fn analyse<B: QuantBackend>(
                 let rate = quantizers[k].bits_per_weight_of(&shape);
                 if rate != format.bits_per_weight || bits[k].is_some() {
                     *bits[k].get_or_insert(numel as f64 * format.bits_per_weight) += w.len() as f64 * rate;
+                }
+                if let Some(other) = quantizers[k].stored_as(&shape) {
+                    *format.stored_otherwise.entry(other).or_default() += 1;
                 }
                 format.errors.push(error);
                 format.storage_bytes += q.storage_bytes();

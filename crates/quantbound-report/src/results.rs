@@ -99,10 +99,34 @@ pub(crate) fn format_results(
         .collect()
 }
 
-/// The caveat for `format` when the reference itself was stored in llama.cpp's blocks of 32 (the
-/// sample's Q4_1/Q8_0 GGUF): its values already sit on such a grid, which flatters formats whose
-/// blocks align with it, and re-quantizing to the same type is exact.
+/// The caveats for `format`: some linears stored as another type, and a reference itself stored
+/// in llama.cpp's blocks of 32 (the sample's Q4_1/Q8_0 GGUF), whose values already sit on such a
+/// grid, which flatters formats whose blocks align with it; re-quantizing to the same type is exact.
 fn caveat(format: &FormatAnalysis, dtypes: &BTreeMap<String, usize>) -> Option<String> {
+    let caveats: Vec<String> =
+        [stored_otherwise(format), blocked_reference(format, dtypes)].into_iter().flatten().collect();
+    (!caveats.is_empty()).then(|| caveats.join("; "))
+}
+
+/// The caveat for a format that stored some linears as another type, as llama-quantize does.
+fn stored_otherwise(format: &FormatAnalysis) -> Option<String> {
+    if format.stored_otherwise.is_empty() {
+        return None;
+    }
+    let (total, name) = (format.errors.len(), format.format.as_str().to_uppercase());
+    let others: Vec<String> =
+        format.stored_otherwise.iter().map(|(t, n)| format!("{n} of the {total} linears as {t}")).collect();
+    Some(format!(
+        "{} (their rows are not whole {}-weight blocks, and llama-quantize stores such a tensor so), so {name}'s \
+         rate here is {:.4} bits per weight and its numbers are partly those of the stand-in",
+        others.join(", "),
+        format.block_size,
+        format.bits_per_weight
+    ))
+}
+
+/// The caveat for a reference that is itself stored in llama.cpp's blocks (the sample).
+fn blocked_reference(format: &FormatAnalysis, dtypes: &BTreeMap<String, usize>) -> Option<String> {
     let blocked: Vec<&str> =
         dtypes.keys().map(String::as_str).filter(|t| BlockType::ALL.iter().any(|b| b.name() == *t)).collect();
     if blocked.is_empty() {

@@ -249,6 +249,11 @@ impl Format for Ggml {
         self.block_for(shape.last().copied().unwrap_or(0)).bits_per_weight()
     }
 
+    fn stored_as(&self, shape: &[usize]) -> Option<&'static str> {
+        let block = self.block_for(shape.last().copied().unwrap_or(0));
+        (block != self.block).then(|| block.name())
+    }
+
     fn block_size(&self) -> usize {
         self.block.block().0
     }
