@@ -10,7 +10,8 @@
 //!
 //! with round half to even. The weights are rounded to f16 first, as AWQ's model is. Where AWQ's
 //! float simulation leaves a symmetric weight at −0, the integer code gives +0, as its packed
-//! kernels do.
+//! kernels do. A row that is not whole groups ends in a shorter group, as GPTQ's quantizer cuts
+//! the columns (`W[:, i:i + groupsize]`); AWQ refuses such a row.
 
 use half::f16;
 
@@ -28,6 +29,11 @@ pub struct Int4 {
 impl Int4 {
     pub fn new(name: FormatName, group: usize, zero_point: bool) -> Self {
         Int4 { name, group, zero_point }
+    }
+
+    /// Bits each group stores besides its codes: an f16 scale and, asymmetric, a 4-bit zero.
+    fn group_bits(&self) -> f64 {
+        16.0 + if self.zero_point { 4.0 } else { 0.0 }
     }
 }
 
@@ -69,7 +75,15 @@ impl Format for Int4 {
 
     /// 4 bits a weight, 16 for each group's scale and 4 for its zero-point.
     fn bits_per_weight(&self) -> f64 {
-        4.0 + (16.0 + if self.zero_point { 4.0 } else { 0.0 }) / self.group as f64
+        4.0 + self.group_bits() / self.group as f64
+    }
+
+    /// With rows of `row` weights: a short last group costs a whole group's scale.
+    fn bits_per_weight_of(&self, shape: &[usize]) -> f64 {
+        match shape.last() {
+            Some(&row) if row > 0 => 4.0 + self.group_bits() * row.div_ceil(self.group) as f64 / row as f64,
+            _ => self.bits_per_weight(),
+        }
     }
 
     fn block_size(&self) -> usize {
@@ -77,15 +91,18 @@ impl Format for Int4 {
     }
 
     fn quantize(&self, tensor: &str, weights: &[f32], shape: &[usize]) -> Result<Box<dyn Quantized>> {
-        crate::check_blocks(self.name, tensor, weights, shape, self.group)?;
+        // Any row length: groups run along each row, the last one possibly short.
+        crate::check_blocks(self.name, tensor, weights, shape, 1)?;
+        let row = shape.last().copied().unwrap_or(weights.len()).max(1);
         let halves: Vec<f32> = weights.iter().map(|&v| h(v)).collect();
         let mut codes = vec![0u8; weights.len()];
         let (scales, zeros) = halves
-            .chunks_exact(self.group)
-            .zip(codes.chunks_exact_mut(self.group))
+            .chunks(row)
+            .zip(codes.chunks_mut(row))
+            .flat_map(|(w, c)| w.chunks(self.group).zip(c.chunks_mut(self.group)))
             .map(|(w, c)| quantize_group(w, self.zero_point, c))
             .unzip();
-        Ok(Box::new(Int4Tensor { format: *self, codes, scales, zeros }))
+        Ok(Box::new(Int4Tensor { format: *self, row, codes, scales, zeros }))
     }
 }
 
@@ -93,6 +110,8 @@ impl Format for Int4 {
 #[derive(Clone, Debug)]
 pub struct Int4Tensor {
     format: Int4,
+    /// Weights per row: groups do not cross rows.
+    row: usize,
     codes: Vec<u8>,
     scales: Vec<f16>,
     zeros: Vec<u8>,
@@ -119,10 +138,12 @@ impl Quantized for Int4Tensor {
                 found: out.len(),
             });
         }
-        let group = self.format.group;
-        for (((out, codes), scale), &zero) in
-            out.chunks_exact_mut(group).zip(self.codes.chunks_exact(group)).zip(&self.scales).zip(&self.zeros)
-        {
+        let (group, row) = (self.format.group, self.row);
+        let groups = out
+            .chunks_mut(row)
+            .zip(self.codes.chunks(row))
+            .flat_map(|(out, codes)| out.chunks_mut(group).zip(codes.chunks(group)));
+        for (((out, codes), scale), &zero) in groups.zip(&self.scales).zip(&self.zeros) {
             let (scale, zero) = (scale.to_f32(), f32::from(zero));
             for (o, &q) in out.iter_mut().zip(codes) {
                 *o = h((f32::from(q) - zero) * scale);
