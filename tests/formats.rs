@@ -127,7 +127,7 @@ fn hadamard_rotation_measures_in_the_original_basis() {
 /// Q4_K on rows that are not whole 256-weight super-blocks: llama-quantize stores such a tensor as
 /// Q5_0 (5.5 bits per weight), and the report does the same and says so beside the format. In
 /// `llama32_rope` only `down_proj` (rows of 256) is Q4_K; in tests/data/candidates/base (every row
-/// 256) all are, 4.5 bits, with no caveat.
+/// 256) all are, 4.5 bits, with no caveat. The seed tensor's gaps are taken at its own rate.
 #[test]
 fn q4_k_falls_back_to_q5_0_and_says_so() {
     use quantbound::report::SensitivityMode;
@@ -156,6 +156,11 @@ fn q4_k_falls_back_to_q5_0_and_says_so() {
         }
         let f = &report.formats[0];
         assert!((f.bits_per_weight - bits / numel).abs() < 1e-12, "{}: {}", model.display(), f.bits_per_weight);
+        // The seed tensor, down_proj (rows of 256), is Q4_K itself: its gap is taken at 4.5 bits.
+        assert_eq!(report.seed.methods[&FormatName::Q4K].bits_per_weight, 4.5);
+        let gap = report.own_rate_gap(FormatName::Q4K).expect("a gap at the seed tensor's own rate");
+        let row = report.layers.iter().find(|r| r.layer == layer && r.linear.to_string() == "mlp.down_proj").unwrap();
+        assert_eq!(gap.weight_mse, row.mse);
         match caveat {
             Some(text) => assert!(f.caveat.as_deref().is_some_and(|c| c.contains(text)), "{:?}", f.caveat),
             None => assert_eq!(f.caveat, None),

@@ -49,6 +49,8 @@ pub(crate) struct FormatAnalysis {
     /// Weights per scale.
     pub block_size: usize,
     pub errors: Vec<WeightError>,
+    /// Each linear's own bits per weight (Q4_K's are 4.5 or its stand-in's 5.5).
+    pub rates: Vec<f64>,
     /// Bytes the format stores for all the linears.
     pub storage_bytes: usize,
     /// The linears stored as another type (Q4_K's Q5_0 stand-in): that type → how many.
@@ -85,6 +87,7 @@ pub(crate) fn analyse<B: QuantBackend>(
             bits_per_weight: q.bits_per_weight(),
             block_size: q.block_size(),
             errors: Vec::new(),
+            rates: Vec::new(),
             storage_bytes: 0,
             stored_otherwise: BTreeMap::new(),
             states: BTreeMap::new(),
@@ -121,6 +124,7 @@ pub(crate) fn analyse<B: QuantBackend>(
                     *format.stored_otherwise.entry(other).or_default() += 1;
                 }
                 format.errors.push(error);
+                format.rates.push(rate);
                 format.storage_bytes += q.storage_bytes();
                 format.states.insert(id, q);
             }

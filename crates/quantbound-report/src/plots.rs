@@ -147,8 +147,8 @@ fn rate_distortion(report: &Report, file: &Path) -> Drawn {
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
-    let bits =
-        |format: FormatName| report.formats.iter().find(|f| f.format == format).map_or(f64::NAN, |f| f.bits_per_weight);
+    // The seed tensor's own rate in each format, where its points sit.
+    let bits = |format: FormatName| report.seed.methods.get(&format).map_or(f64::NAN, |m| m.bits_per_weight);
     for (i, format) in report.settings.formats.iter().enumerate() {
         let colour = if i == 0 { BLACK } else { COLOURS[(i + 3) % COLOURS.len()] };
         let mine: Vec<(f64, f64)> = points.iter().filter(|p| &p.0 == format).map(|p| (p.1, p.2)).collect();

@@ -48,7 +48,7 @@ impl Report {
 
     /// `format`'s gaps on the seed's tensor at its own bits per weight.
     pub fn own_rate_gap(&self, format: FormatName) -> Option<&GapRow> {
-        let bits = self.formats.iter().find(|f| f.format == format)?.bits_per_weight;
+        let bits = self.seed.methods.get(&format)?.bits_per_weight;
         self.theory.rates.iter().skip(1).filter(|v| v.rate == bits).flat_map(|v| &v.gaps).find(|g| g.format == format)
     }
 
@@ -152,7 +152,8 @@ pub struct SeedGgd {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SeedMethod {
-    /// The format's bits per weight, every scale and zero-point counted.
+    /// The seed tensor's bits per weight in this format, every scale and zero-point counted (its
+    /// own: Q4_K's 4.5 where other linears take Q5_0's 5.5).
     pub bits_per_weight: f64,
     /// MSE of the seed's layer's `down_proj`.
     pub weight_mse: f64,

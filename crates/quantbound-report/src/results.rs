@@ -23,7 +23,7 @@ pub(crate) fn layer_rows(
 ) -> Vec<LinearRow> {
     let mut rows = Vec::with_capacity(analysis.formats.len() * analysis.stats.len());
     for (f, m) in analysis.formats.iter().zip(metrics) {
-        for (s, e) in analysis.stats.iter().zip(&f.errors) {
+        for ((s, e), &rate) in analysis.stats.iter().zip(&f.errors).zip(&f.rates) {
             let measured =
                 sensitivity.and_then(|sens| sens.layers.iter().find(|r| r.layer == s.id.layer && r.format == f.format));
             let h = s.fit.dist.entropy_bits();
@@ -31,7 +31,7 @@ pub(crate) fn layer_rows(
                 let d_gauss = gaussian_distortion_rate(s.variance, rate);
                 (gap_bits(e.mse, d_gauss), gap_bits(e.mse, shannon_lower_bound(h, rate)))
             };
-            let ((g4, s4), (ge, se)) = (gaps(SEED_RATE), gaps(f.bits_per_weight));
+            let ((g4, s4), (ge, se)) = (gaps(SEED_RATE), gaps(rate));
             rows.push(LinearRow {
                 layer: s.id.layer,
                 linear: s.id.kind,
@@ -163,7 +163,7 @@ pub(crate) fn seed(analysis: &Analysis, metrics: &[LogitMetrics], theory: &Theor
         .map(|(f, m)| {
             let mse = f.errors[analysis.seed].mse;
             let method = SeedMethod {
-                bits_per_weight: f.bits_per_weight,
+                bits_per_weight: f.rates[analysis.seed],
                 weight_mse: mse,
                 logits_mse: m.logits_mse,
                 delta_ce: m.delta_ce,

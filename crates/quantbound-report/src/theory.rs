@@ -52,7 +52,7 @@ impl<'a> SeedTensor<'a> {
             errors: analysis
                 .formats
                 .iter()
-                .map(|f| (f.format, f.bits_per_weight, f.errors[analysis.seed].mse))
+                .map(|f| (f.format, f.rates[analysis.seed], f.errors[analysis.seed].mse))
                 .collect(),
             down_proj_kl_bits: analysis
                 .stats
