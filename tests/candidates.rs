@@ -22,6 +22,11 @@ fn expected() -> serde_json::Value {
 
 /// The base with its sentences, scoring `candidates`.
 fn options(candidates: Vec<(String, ModelSpec)>) -> ReportOptions {
+    options_on(data().join("base"), candidates)
+}
+
+/// `model` as the reference, with the fixture's sentences, scoring `candidates`.
+fn options_on(model: PathBuf, candidates: Vec<(String, ModelSpec)>) -> ReportOptions {
     let sentences =
         expected()["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
     ReportOptions {
@@ -31,8 +36,20 @@ fn options(candidates: Vec<(String, ModelSpec)>) -> ReportOptions {
         texts: Texts::Lines(sentences),
         texts_label: "the fixture's three sentences".into(),
         candidates,
-        ..ReportOptions::seed(ModelSpec::Folder(data().join("base")), "candidates/base")
+        ..ReportOptions::seed(ModelSpec::Folder(model), "candidates")
     }
+}
+
+/// `candidate`'s linears and metrics against expected.json's.
+fn matches_the_script(c: &quantbound::report::report::CandidateResult) {
+    let expected = &expected()["candidates"][&c.candidate];
+    for l in &c.linears {
+        let name = format!("model.layers.{}.{}.weight", l.layer, l.linear);
+        close_to(&c.candidate, &name, l.mse, &expected["weight_mse"][&name], 1e-9);
+        assert_eq!(l.bits_per_weight, expected["bits"][&name].as_f64().unwrap(), "{} {name}", c.candidate);
+    }
+    let m = &c.metrics;
+    same_run(&c.candidate, [m.logits_mse, m.kl_mean, m.delta_ce, m.top1_agreement], expected, 1e-3, 2e-5);
 }
 
 /// Both candidates read as stored (Q4_K, Q6_K and Q8_0 blocks; bnb NF4 with double quant), each
@@ -46,26 +63,22 @@ fn gguf_and_bnb_candidates_match_transformers() {
         ("bnb_nf4".to_owned(), ModelSpec::Folder(data().join("bnb_nf4"))),
     ];
     let report = quantbound::report::run::<Cpu>(&options(candidates), &Default::default(), &NoProgress).unwrap();
-    let fixture = expected();
     assert_eq!(report.candidates.len(), 2);
     for c in &report.candidates {
-        let expected = &fixture["candidates"][&c.candidate];
         assert_eq!(c.linears.len(), 7, "{}", c.candidate);
-        let mut bits = 0.0;
-        let mut numel = 0.0;
+        matches_the_script(c);
+        // Weighted by each linear's size: k and v are 128 × 256, the others 256 × 256.
+        let (mut bits, mut numel) = (0.0, 0.0);
         for l in &c.linears {
-            let name = format!("model.layers.{}.{}.weight", l.layer, l.linear);
-            close_to(&c.candidate, &name, l.mse, &expected["weight_mse"][&name], 1e-9);
-            let n = match l.linear.to_string().as_str() {
-                "self_attn.k_proj" | "self_attn.v_proj" => 128.0 * 256.0,
-                _ => 256.0 * 256.0,
+            let n = if matches!(l.linear.to_string().as_str(), "self_attn.k_proj" | "self_attn.v_proj") {
+                0.5
+            } else {
+                1.0
             };
-            bits += expected["bits"][&name].as_f64().unwrap() * n;
+            bits += l.bits_per_weight * n;
             numel += n;
         }
         assert!((c.bits_per_weight - bits / numel).abs() < 1e-12, "{}: {} bits", c.candidate, c.bits_per_weight);
-        let m = &c.metrics;
-        same_run(&c.candidate, [m.logits_mse, m.kl_mean, m.delta_ce, m.top1_agreement], expected, 1e-3, 2e-5);
     }
     let gguf = &report.candidates[0].linear_dtypes;
     assert_eq!(gguf.get("Q4_K"), Some(&5), "{gguf:?}");
@@ -104,4 +117,20 @@ fn incompatible_candidates_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
     let message = err.unwrap_err().to_string();
     assert!(message.contains("retokenized") && message.contains("tokenizer differs"), "{message}");
+}
+
+/// A Llama-3-style GGUF (llama3 RoPE scaling, which convert_hf_to_gguf stores as a rope_freqs
+/// tensor of divisors) against its HF original (the same scaling as config.json's parameters):
+/// accepted, and its metrics those of transformers, which applies the scaling from the config.
+#[test]
+fn a_llama3_gguf_carries_its_rope_scaling() {
+    let original = tiny().parent().unwrap().join("llama32_rope");
+    let candidate = ("llama3_rope_q8_0.gguf".to_owned(), ModelSpec::Gguf(data().join("llama3_rope_q8_0.gguf")));
+    let report =
+        quantbound::report::run::<Cpu>(&options_on(original, vec![candidate]), &Default::default(), &NoProgress)
+            .unwrap();
+    let c = &report.candidates[0];
+    assert_eq!(c.linears.len(), 21);
+    assert_eq!(c.linear_dtypes.get("Q8_0"), Some(&21), "{:?}", c.linear_dtypes);
+    matches_the_script(c);
 }

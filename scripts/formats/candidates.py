@@ -23,6 +23,11 @@ nf4, double quant, fp32 compute) on CPU: bnb's bytes, quant states (dtype bf16, 
 config. Its values are bnb's reference dequantization formula (code[nibble] * absmax over flat
 blocks, as docs/formats/bnb-4bit.md gives it; the absmax rebuilt from its double quant, rounded to bf16), not bnb's CPU dequantiser.
 
+llama3_rope_q8_0.gguf is the Llama-3-style fixture crates/quantbound-llama/tests/data/tiny_llama/
+llama32_rope (llama3 RoPE scaling, θ 500000, untied head) with every tensor but the norms in Q8_0
+(gguf-py's quantizer), and its RoPE scaling as convert_hf_to_gguf writes it: a rope_freqs.weight
+tensor of per-frequency divisors. It is scored against llama32_rope itself.
+
 For each candidate, expected.json records every decoder linear's weight MSE against the base
 (float64 over the float32 values), the bits per weight its decoder linears take, and the logit
 metrics of transformers' base model holding the candidate's values (fp32, eager attention; the
@@ -34,11 +39,12 @@ Ran with Python 3.11.7, torch 2.15.0, transformers 5.23.0, bitsandbytes 0.50.2, 
 gguf 0.19.0, numpy 2.3.5, safetensors 0.8.0, gcc 12, ggml at commit
 d99724f2b141fed9e1a9f402213506c081433465:
   /tmp/qbvenv/bin/python scripts/formats/candidates.py /tmp/ggml
-Writes tests/data/candidates/{base/, q4_k_m.gguf, bnb_nf4/, expected.json}.
+Writes tests/data/candidates/{base/, q4_k_m.gguf, bnb_nf4/, llama3_rope_q8_0.gguf, expected.json}.
 """
 import copy
 import ctypes
 import json
+import math
 import pathlib
 import shutil
 import sys
@@ -69,7 +75,11 @@ GGUF_LINEARS = {
     "self_attn.v_proj": ("attn_v", T.Q6_K), "self_attn.o_proj": ("attn_output", T.Q4_K),
     "mlp.gate_proj": ("ffn_gate", T.Q4_K), "mlp.up_proj": ("ffn_up", T.Q4_K), "mlp.down_proj": ("ffn_down", T.Q6_K),
 }
-BITS = {T.Q4_K: 4.5, T.Q6_K: 6.5625}
+BITS = {T.Q4_K: 4.5, T.Q6_K: 6.5625, T.Q8_0: 8.5}
+# A Llama-3-style model (llama3 RoPE scaling, untied head) as an all-Q8_0 GGUF: its RoPE scaling
+# travels as rope_freqs.weight, as convert_hf_to_gguf writes it.
+LLAMA3 = ROOT / "crates/quantbound-llama/tests/data/tiny_llama/llama32_rope"
+Q8_LINEARS = {hf: (name, T.Q8_0) for hf, (name, _) in GGUF_LINEARS.items()}
 BLOCK = {T.Q4_K: (256, 144), T.Q6_K: (256, 210)}
 
 
@@ -115,7 +125,31 @@ def c_quantize(lib, w, qtype):
     return out, py_values
 
 
-def write_gguf(model, lib, path):
+def rope_factors(cfg):
+    """convert_hf_to_gguf's LlamaModel.generate_extra_tensors for rope_type llama3: the divisors
+    llama.cpp applies to each inverse frequency (rope_freqs.weight)."""
+    rope = cfg.rope_parameters
+    base, dim = rope["rope_theta"], cfg.head_dim
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    factor, low, high = rope.get("factor", 8.0), rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
+    old = rope.get("original_max_position_embeddings", 8192)
+    low_wavelen, high_wavelen = old / low, old / high
+    factors = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_wavelen:
+            factors.append(1)
+        elif wavelen > low_wavelen:
+            factors.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
+def write_gguf(model, lib, path, linears=GGUF_LINEARS, embd_type=T.Q8_0):
+    """`model` as a GGUF at `path`, each decoder linear in `linears`' type; its values as stored and
+    each linear's bits per weight."""
     cfg = model.config
     tok = json.loads((TOKENIZER / "tokenizer.json").read_text())
     vocab = sorted(tok["model"]["vocab"].items(), key=lambda kv: kv[1])
@@ -130,7 +164,7 @@ def write_gguf(model, lib, path):
     w.add_head_count(cfg.num_attention_heads)
     w.add_head_count_kv(cfg.num_key_value_heads)
     w.add_rope_dimension_count(cfg.head_dim)
-    w.add_rope_freq_base(10000.0)
+    w.add_rope_freq_base(float(cfg.rope_parameters["rope_theta"]))
     w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
     w.add_file_type(15)  # LLAMA_FTYPE_MOSTLY_Q4_K_M
     w.add_tokenizer_model("gpt2")
@@ -145,18 +179,28 @@ def write_gguf(model, lib, path):
 
     values = {}
     sd = {k: v.float().numpy() for k, v in model.state_dict().items()}
-    embd = quantize(sd["model.embed_tokens.weight"], T.Q8_0)
-    values["model.embed_tokens.weight"] = dequantize(embd, T.Q8_0)
-    w.add_tensor("token_embd.weight", embd, raw_dtype=T.Q8_0)
+    embd = quantize(sd["model.embed_tokens.weight"], embd_type)
+    values["model.embed_tokens.weight"] = dequantize(embd, embd_type)
+    w.add_tensor("token_embd.weight", embd, raw_dtype=embd_type)
+    if not cfg.tie_word_embeddings:
+        head = quantize(sd["lm_head.weight"], embd_type)
+        values["lm_head.weight"] = dequantize(head, embd_type)
+        w.add_tensor("output.weight", head, raw_dtype=embd_type)
+    if cfg.rope_parameters.get("rope_type") == "llama3":
+        w.add_tensor("rope_freqs.weight", rope_factors(cfg))
     for layer in range(cfg.num_hidden_layers):
         w.add_tensor(f"blk.{layer}.attn_norm.weight", sd[f"model.layers.{layer}.input_layernorm.weight"])
         w.add_tensor(f"blk.{layer}.ffn_norm.weight", sd[f"model.layers.{layer}.post_attention_layernorm.weight"])
-        for hf, (name, qtype) in GGUF_LINEARS.items():
+        for hf, (name, qtype) in linears.items():
             weight = sd[f"model.layers.{layer}.{hf}.weight"]
             heads = {"self_attn.q_proj": cfg.num_attention_heads, "self_attn.k_proj": cfg.num_key_value_heads}.get(hf)
             if heads is not None:
                 weight = permute(weight, cfg.num_attention_heads, heads if hf == "self_attn.k_proj" else None)
-            packed, v = c_quantize(lib, weight, qtype)
+            if qtype in BLOCK:
+                packed, v = c_quantize(lib, weight, qtype)
+            else:
+                packed = quantize(weight, qtype)
+                v = dequantize(packed, qtype)
             values[f"model.layers.{layer}.{hf}.weight"] = unpermute(v, heads) if heads is not None else v
             w.add_tensor(f"blk.{layer}.{name}.weight", packed, raw_dtype=qtype)
     w.add_tensor("output_norm.weight", sd["model.norm.weight"])
@@ -165,7 +209,7 @@ def write_gguf(model, lib, path):
     w.write_tensors_to_file()
     w.close()
     bits = {f"model.layers.{l}.{hf}.weight": BITS[q] for l in range(cfg.num_hidden_layers)
-            for hf, (_, q) in GGUF_LINEARS.items()}
+            for hf, (_, q) in linears.items()}
     return values, bits
 
 
@@ -197,7 +241,7 @@ def score(base, values, ids, mask, ref):
             model.get_parameter(name).copy_(torch.from_numpy(np.asarray(v, dtype=np.float32)))
     sd = {k: v.float().numpy() for k, v in base.state_dict().items()}
     weight_mse = {name: float(np.mean((np.float64(v) - np.float64(sd[name])) ** 2))
-                  for name, v in values.items() if name != "model.embed_tokens.weight"}
+                  for name, v in values.items() if name not in ("model.embed_tokens.weight", "lm_head.weight")}
     return weight_mse, metrics(ref, logits_of(model, ids, mask), ids, mask)
 
 
@@ -232,6 +276,13 @@ def main():
     values, bits = bnb_values(quantized)
     weight_mse, m = score(base, values, ids, mask, ref)
     out["candidates"]["bnb_nf4"] = {"weight_mse": weight_mse, "bits": bits, **m}
+
+    # The Llama-3-style GGUF, against its own HF folder on the same sentences.
+    llama3 = AutoModelForCausalLM.from_pretrained(LLAMA3, dtype=torch.float32, attn_implementation="eager").eval()
+    ref3 = logits_of(llama3, ids, mask)
+    values, bits = write_gguf(llama3, None, OUT / "llama3_rope_q8_0.gguf", Q8_LINEARS)
+    weight_mse, m = score(llama3, values, ids, mask, ref3)
+    out["candidates"]["llama3_rope_q8_0.gguf"] = {"weight_mse": weight_mse, "bits": bits, **m}
     (OUT / "expected.json").write_text(json.dumps(out, indent=1) + "\n")
     for name, c in out["candidates"].items():
         print(name, {k: c[k] for k in ["logits_mse", "kl_mean", "delta_ce", "top1_agreement"]})

@@ -77,10 +77,13 @@ pub struct Llama3Scaling {
 }
 
 /// Rotary embedding settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Rope {
     pub theta: f64,
     pub scaling: Option<Llama3Scaling>,
+    /// llama.cpp's per-frequency divisors, a GGUF's `rope_freqs.weight`: how convert_hf_to_gguf
+    /// stores Llama 3's scaling (1 where kept, `factor` where divided, the blend between).
+    pub freq_factors: Option<Vec<f32>>,
 }
 
 impl Rope {
@@ -91,9 +94,14 @@ impl Rope {
     /// above L/low_freq_factor it is divided by `factor`; below L/high_freq_factor it is kept; in
     /// between it is blended, (1 − s)·inv_freq/factor + s·inv_freq with
     /// s = (L/wavelen − low_freq_factor)/(high_freq_factor − low_freq_factor), L the original context.
+    ///
+    /// With a GGUF's `freq_factors` r, inv_freq[i]/r[i], as llama.cpp's rope divides by them.
     pub fn inv_freq(&self, head_dim: usize) -> Vec<f32> {
         let theta = self.theta as f32;
         let base: Vec<f32> = (0..head_dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32)).collect();
+        if let Some(factors) = &self.freq_factors {
+            return base.iter().zip(factors).map(|(f, r)| f / r).collect();
+        }
         let Some(s) = self.scaling else { return base };
         let (factor, low, high, context) = (
             s.factor as f32,
@@ -197,7 +205,7 @@ impl LlamaConfig {
             vocab_size: raw.vocab_size,
             rms_norm_eps: raw.rms_norm_eps,
             max_position_embeddings: raw.max_position_embeddings,
-            rope: Rope { theta, scaling },
+            rope: Rope { theta, scaling, freq_factors: None },
             tie_word_embeddings: raw.tie_word_embeddings,
             bos_token_id: raw.bos_token_id.and_then(|ids| ids.into_vec().first().copied()),
             eos_token_ids: raw.eos_token_id.map(TokenIds::into_vec).unwrap_or_default(),
@@ -228,6 +236,11 @@ impl LlamaConfig {
         let hidden_size = int("llama.embedding_length")?;
         let num_heads = int("llama.attention.head_count")?;
         let embed = gguf.tensor("token_embd.weight")?;
+        let head_dim = gguf
+            .metadata
+            .get("llama.attention.key_length")
+            .and_then(|v| v.as_u64())
+            .map_or(hidden_size / num_heads.max(1), |v| v as usize);
         let config = LlamaConfig {
             hidden_size,
             intermediate_size: int("llama.feed_forward_length")?,
@@ -238,11 +251,7 @@ impl LlamaConfig {
                 .get("llama.attention.head_count_kv")
                 .and_then(|v| v.as_u64())
                 .map_or(num_heads, |v| v as usize),
-            head_dim: gguf
-                .metadata
-                .get("llama.attention.key_length")
-                .and_then(|v| v.as_u64())
-                .map_or(hidden_size / num_heads.max(1), |v| v as usize),
+            head_dim,
             vocab_size: embed.shape()[0],
             rms_norm_eps: float("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
             max_position_embeddings: gguf
@@ -250,7 +259,11 @@ impl LlamaConfig {
                 .get("llama.context_length")
                 .and_then(|v| v.as_u64())
                 .map(|v| v as usize),
-            rope: Rope { theta: float("llama.rope.freq_base").unwrap_or(10_000.0), scaling: None },
+            rope: Rope {
+                theta: float("llama.rope.freq_base").unwrap_or(10_000.0),
+                scaling: None,
+                freq_factors: Self::gguf_freq_factors(gguf, file, head_dim)?,
+            },
             tie_word_embeddings: gguf.tensor("output.weight").is_err(),
             bos_token_id: gguf.metadata.get("tokenizer.ggml.bos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32),
             eos_token_ids: gguf
@@ -263,6 +276,24 @@ impl LlamaConfig {
         };
         config.validate(file)?;
         Ok(config)
+    }
+
+    /// A GGUF's `rope_freqs.weight`, if it has one: head_dim/2 positive finite divisors.
+    fn gguf_freq_factors(gguf: &Gguf<'_>, file: &str, head_dim: usize) -> Result<Option<Vec<f32>>> {
+        let Ok(info) = gguf.tensor("rope_freqs.weight") else { return Ok(None) };
+        let factors = gguf.dequantize(info)?;
+        if factors.len() != head_dim / 2 || factors.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(LlamaError::Config {
+                file: file.to_owned(),
+                key: "rope_freqs.weight".into(),
+                reason: format!(
+                    "expected {} positive finite frequency factors (head_dim/2), found {} values",
+                    head_dim / 2,
+                    factors.len()
+                ),
+            });
+        }
+        Ok(Some(factors))
     }
 
     fn validate(&self, file: &str) -> Result<()> {

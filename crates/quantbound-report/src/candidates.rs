@@ -92,7 +92,7 @@ pub(crate) fn load<B: QuantBackend>(
 
 /// What differs between the reference's config and the candidate's, if anything.
 fn check_architecture(reference: &LlamaConfig, candidate: &LlamaConfig) -> std::result::Result<(), String> {
-    let fields: [(&str, String, String); 10] = [
+    let fields: [(&str, String, String); 8] = [
         ("layers", reference.num_layers.to_string(), candidate.num_layers.to_string()),
         ("hidden size", reference.hidden_size.to_string(), candidate.hidden_size.to_string()),
         ("intermediate size", reference.intermediate_size.to_string(), candidate.intermediate_size.to_string()),
@@ -100,13 +100,29 @@ fn check_architecture(reference: &LlamaConfig, candidate: &LlamaConfig) -> std::
         ("KV heads", reference.num_kv_heads.to_string(), candidate.num_kv_heads.to_string()),
         ("head dim", reference.head_dim.to_string(), candidate.head_dim.to_string()),
         ("vocabulary", reference.vocab_size.to_string(), candidate.vocab_size.to_string()),
-        // A GGUF stores these as f32: compared at f32 precision.
+        // A GGUF stores it as f32: compared at f32 precision.
         ("RMSNorm eps", (reference.rms_norm_eps as f32).to_string(), (candidate.rms_norm_eps as f32).to_string()),
-        ("RoPE θ", (reference.rope.theta as f32).to_string(), (candidate.rope.theta as f32).to_string()),
-        ("RoPE scaling", format!("{:?}", reference.rope.scaling), format!("{:?}", candidate.rope.scaling)),
     ];
-    let differences: Vec<String> =
+    let mut differences: Vec<String> =
         fields.iter().filter(|(_, a, b)| a != b).map(|(what, a, b)| format!("{what} {b}, not {a}")).collect();
+    // RoPE by its inverse frequencies, which a config.json states as θ and Llama 3 scaling and a
+    // GGUF as θ and per-frequency divisors; the two roundings of the same scaling agree to an ulp.
+    let (ours, theirs) = (reference.rope.inv_freq(reference.head_dim), candidate.rope.inv_freq(candidate.head_dim));
+    if let Some(i) = (0..ours.len().max(theirs.len())).find(|&i| match (ours.get(i), theirs.get(i)) {
+        (Some(a), Some(b)) => (a - b).abs() > 1e-6 * a.abs(),
+        _ => true,
+    }) {
+        let show = |v: &[f32]| v.get(i).map_or("none".into(), |f| format!("{f:e}"));
+        differences.push(format!(
+            "RoPE inverse frequency {i} {}, not {} (RoPE θ {} and scaling {:?}, not θ {} and {:?})",
+            show(&theirs),
+            show(&ours),
+            candidate.rope.theta,
+            candidate.rope.scaling.map(|_| "llama3").or(candidate.rope.freq_factors.as_ref().map(|_| "rope_freqs")),
+            reference.rope.theta,
+            reference.rope.scaling.map(|_| "llama3").or(reference.rope.freq_factors.as_ref().map(|_| "rope_freqs")),
+        ));
+    }
     if differences.is_empty() {
         Ok(())
     } else {
