@@ -1,4 +1,4 @@
-//! The `cargo xtask quantize | dequantize | inspect | fit` commands, run as a user runs them, and the
+//! The `cargo xtask quantize | dequantize | inspect | fit | report --candidate` commands, run as a user runs them, and the
 //! `QUANTBOUND_SIMD` check every command makes first.
 
 use std::path::{Path, PathBuf};
@@ -183,4 +183,46 @@ fn bad_simd_levels_are_refused_by_name() {
     let foreign = if cfg!(target_arch = "x86_64") { "neon" } else { "avx2" };
     let lacking = run(foreign);
     assert!(lacking.contains(&format!("cannot run the {foreign} level")) && lacking.contains("scalar"), "{lacking}");
+}
+
+/// `report --candidate`, repeated, as a user runs it on the repo's candidate fixture: both
+/// candidates in report.json and report.md; one of another architecture stops the run, naming
+/// it, before anything is written.
+#[test]
+fn report_scores_candidates_and_refuses_a_stranger() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/candidates");
+    let dir = tempfile::tempdir().unwrap();
+    let texts = dir.path().join("texts.txt");
+    std::fs::write(&texts, "The capital of France is Paris.\nRust is a systems language.\n").unwrap();
+    let out = dir.path().join("report");
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let base = path(&data.join("base"));
+    let (gguf, bnb, texts_arg, out_arg) =
+        (path(&data.join("q4_k_m.gguf")), path(&data.join("bnb_nf4")), path(&texts), path(&out));
+    let common = ["report", "--model", &base, "--layer", "0", "--formats", "nf4", "--sensitivity", "off"];
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--texts", &texts_arg, "--candidate", &gguf, "--candidate", &bnb, "--out", &out_arg]);
+    let run = xtask(&args);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("5×Q4_K, 2×Q6_K"), "{}", text(&run));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> =
+        report["candidates"].as_array().unwrap().iter().map(|c| c["candidate"].as_str().unwrap()).collect();
+    assert_eq!(names, [gguf.as_str(), bnb.as_str()]);
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("## Models quantized elsewhere"));
+
+    let stranger =
+        path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/quantbound-llama/tests/data/tiny_llama/tied_gqa"));
+    let refused = dir.path().join("refused");
+    let refused_arg = path(&refused);
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--texts", &texts_arg, "--candidate", &stranger, "--out", &refused_arg]);
+    let run = xtask(&args);
+    assert!(!run.status.success() && run.status.code() != Some(101), "{}", text(&run));
+    assert!(
+        text(&run).contains("tied_gqa") && text(&run).contains("not a quantization of the reference"),
+        "{}",
+        text(&run)
+    );
+    assert!(!refused.exists(), "a refused run wrote {}", refused.display());
 }

@@ -63,6 +63,13 @@ pub(crate) fn load<B: QuantBackend>(
     let incompatible = |what: String| ReportError::Incompatible { candidate: label.to_owned(), what };
     check_architecture(&reference.model.config, &model.config).map_err(incompatible)?;
     let theirs = options.texts.tokenize(&tokenizer, options.max_length)?;
+    if theirs.len() != sequences.len() {
+        return Err(incompatible(format!(
+            "its tokenizer differs from the reference's: the texts make {} sequences with its own, {} with the reference's",
+            theirs.len(),
+            sequences.len()
+        )));
+    }
     if let Some(i) = sequences.iter().zip(&theirs).position(|(a, b)| a != b) {
         return Err(incompatible(format!(
             "its tokenizer differs from the reference's: text {} is {:?} with the reference's, {:?} with its own",
