@@ -362,7 +362,10 @@ fn same_fields(
         }
         (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            if (x - y).abs() > rel * x.abs().max(y.abs()) {
+            // With a tolerance at all, also an absolute 1e-7: ΔCE-like fields are differences of
+            // nearly equal CEs, which a CPU's GEMM microkernel moves by a few 1e-8.
+            let floor = if rel > 0.0 { 1e-7 } else { 0.0 };
+            if (x - y).abs() > rel * x.abs().max(y.abs()) + floor {
                 diffs.push(format!("{path}: {x} → {y}"));
             }
         }
@@ -374,7 +377,9 @@ fn same_fields(
 /// The tiny fixture's report.json before the report crate was split into stages
 /// (`tests/data/tiny_report.json`, see tests/README.md) against today's, field by field. Set
 /// `QUANTBOUND_REPORT_TOLERANCE=0` to demand bit-equal numbers (true on the machine that wrote
-/// the file).
+/// the file). The default, 1e-5 relative plus 1e-7 absolute, is what the forward pass moves by on
+/// another CPU: the `gemm` crate picks its own microkernels (AVX-512 or AVX2), and on an AVX-512
+/// machine ΔCE moved by up to 7e-8 and the KL percentiles by up to 2.5e-6 relative.
 #[test]
 fn tiny_report_numbers_are_unchanged() {
     let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
@@ -393,7 +398,7 @@ fn tiny_report_numbers_are_unchanged() {
         std::fs::write(&path, serde_json::to_string_pretty(&kept).unwrap() + "\n").unwrap();
     }
     let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let rel = std::env::var("QUANTBOUND_REPORT_TOLERANCE").map_or(1e-6, |v| v.parse().unwrap());
+    let rel = std::env::var("QUANTBOUND_REPORT_TOLERANCE").map_or(1e-5, |v| v.parse().unwrap());
     let mut diffs = Vec::new();
     same_fields("report", &expected, &actual, rel, &mut diffs);
     assert!(diffs.is_empty(), "{} fields differ:\n{}", diffs.len(), diffs.join("\n"));
