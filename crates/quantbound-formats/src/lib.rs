@@ -135,6 +135,11 @@ pub enum FormatName {
     #[serde(rename = "mxfp4")]
     #[cfg_attr(feature = "clap", value(name = "mxfp4"))]
     Mxfp4,
+    /// MXFP4 as the OCP's reference library (microxcaling) rounds it: the same blocks, ties away
+    /// from zero instead of to the smaller magnitude (4.25 bits per weight).
+    #[serde(rename = "mxfp4_ocp")]
+    #[cfg_attr(feature = "clap", value(name = "mxfp4_ocp"))]
+    Mxfp4Ocp,
     /// NVIDIA's NVFP4: E2M1 elements, an E4M3 scale per 16 and an f32 scale per tensor (4.5 bits
     /// per weight).
     #[serde(rename = "nvfp4")]
@@ -177,7 +182,7 @@ pub enum FormatName {
 }
 
 impl FormatName {
-    pub const ALL: [FormatName; 17] = [
+    pub const ALL: [FormatName; 18] = [
         FormatName::Nf4,
         FormatName::Fp4,
         FormatName::Af4,
@@ -186,6 +191,7 @@ impl FormatName {
         FormatName::Q4K,
         FormatName::Iq4Nl,
         FormatName::Mxfp4,
+        FormatName::Mxfp4Ocp,
         FormatName::Nvfp4,
         FormatName::Nvfp4Ggml,
         FormatName::Int4G32,
@@ -208,6 +214,7 @@ impl FormatName {
             FormatName::Q4K => "q4_k",
             FormatName::Iq4Nl => "iq4_nl",
             FormatName::Mxfp4 => "mxfp4",
+            FormatName::Mxfp4Ocp => "mxfp4_ocp",
             FormatName::Nvfp4 => "nvfp4",
             FormatName::Nvfp4Ggml => "nvfp4_ggml",
             FormatName::Int4G32 => "int4_g32",
@@ -262,6 +269,7 @@ impl FormatName {
             | FormatName::Q4K
             | FormatName::Iq4Nl
             | FormatName::Mxfp4
+            | FormatName::Mxfp4Ocp
             | FormatName::Nvfp4Ggml => Box::new(ggml::Ggml::new(self)),
             FormatName::Nvfp4 => Box::new(nvfp4::Nvfp4),
             FormatName::Int4G32 => Box::new(int4::Int4::new(self, 32, true)),

@@ -210,21 +210,24 @@ pub struct Ggml {
     name: FormatName,
     block: BlockType,
     fallback: Option<BlockType>,
+    /// The quantizer of `block` where the format rounds otherwise than ggml (OCP's MXFP4).
+    encode: Option<Encode>,
 }
 
 impl Ggml {
     /// The format `name`, which must be one of llama.cpp's.
     pub(crate) fn new(name: FormatName) -> Self {
+        let encode = (name == FormatName::Mxfp4Ocp).then_some(mxfp4::quantize_ocp as Encode);
         let (block, fallback) = match name {
             FormatName::Q4_0 => (BlockType::Q4_0, None),
             FormatName::Q4_1 => (BlockType::Q4_1, None),
             FormatName::Q4K => (BlockType::Q4K, Some(BlockType::Q5_0)),
             FormatName::Iq4Nl => (BlockType::Iq4Nl, None),
-            FormatName::Mxfp4 => (BlockType::Mxfp4, None),
+            FormatName::Mxfp4 | FormatName::Mxfp4Ocp => (BlockType::Mxfp4, None),
             FormatName::Nvfp4Ggml => (BlockType::Nvfp4, None),
             other => unreachable!("{other} is not a llama.cpp format"),
         };
-        Ggml { name, block, fallback }
+        Ggml { name, block, fallback, encode }
     }
 
     /// The block type a tensor with rows of `row` weights gets.
@@ -262,7 +265,10 @@ impl Format for Ggml {
         let block = self.block_for(shape.last().copied().unwrap_or(weights.len()));
         let (n, size) = block.block();
         crate::check_blocks(self.name, tensor, weights, shape, n)?;
-        let encode = block.encoder().expect("every format's block type has a quantizer");
+        let encode = match self.encode {
+            Some(encode) if block == self.block => encode,
+            _ => block.encoder().expect("every format's block type has a quantizer"),
+        };
         let mut bytes = vec![0u8; weights.len() / n * size];
         bytes.par_chunks_mut(size * 64).zip(weights.par_chunks(n * 64)).for_each(|(out, x)| {
             for (out, x) in out.chunks_exact_mut(size).zip(x.chunks_exact(n)) {

@@ -6,6 +6,12 @@
 //! 2), or 0 for an all-zero block, and each code the E2M1 value nearest x/2^(e−127), the first of
 //! equals in ggml's code order (so ties go to the smaller magnitude, and −0 is never chosen).
 //! ggml stores the E2M1 values doubled and the scale halved, which gives the same products.
+//!
+//! `mxfp4_ocp` is the same block as the OCP's reference library rounds it (microxcaling's
+//! `_quantize_mx` with its default `round="nearest"`, its default for MXFP4): each x/2^(e−127)
+//! to the nearest E2M1 value with ties away from zero (0.25 → 0.5, 0.75 → 1, 2.5 → 3, 5 → 6),
+//! saturating at ±6; and the shared exponent floor(log2(max |x|)) − 2 clamped to E8M0's −127
+//! instead of wrapping. Values between two codes round alike in both.
 
 use super::{c_int, pack, unpack, BLOCK};
 
@@ -61,4 +67,45 @@ pub(crate) fn dequantize(bytes: &[u8], out: &mut [f32]) {
     for (o, q) in out.iter_mut().zip(unpack(&bytes[1..])) {
         *o = d * f32::from(DOUBLED_E2M1[usize::from(q)]);
     }
+}
+
+/// E2M1's magnitudes, by code (0 … 7).
+const E2M1: [f32; 8] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
+
+/// The E2M1 code nearest `v` (already divided by the block scale), ties away from zero, clamped
+/// at ±6, as microxcaling's element rounding: the E2M1 step at |v| is 0.5 below 2, 1 below 4, 2
+/// above, and |v|/step rounds half up.
+fn nearest_e2m1_ties_away(v: f32) -> u8 {
+    let a = v.abs();
+    let step = if a < 2.0 {
+        0.5
+    } else if a < 4.0 {
+        1.0
+    } else {
+        2.0
+    };
+    let rounded = ((a / step + 0.5).floor() * step).min(6.0);
+    let magnitude = E2M1.iter().position(|&e| e == rounded).expect("a multiple of the step up to 6") as u8;
+    // A negative value that rounds to zero is code 0: microxcaling's float simulation gives −0
+    // there, which this block cannot hold (ggml decodes its code 8 as +0 too).
+    if v < 0.0 && magnitude != 0 {
+        magnitude | 8
+    } else {
+        magnitude
+    }
+}
+
+/// Encodes one block of finite values `x` as OCP's reference does.
+pub(crate) fn quantize_ocp(x: &[f32], out: &mut [u8]) {
+    let x: &[f32; BLOCK] = x.try_into().expect("one block");
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // floor(log2 max) − 2, E2M1's largest exponent, clamped below at E8M0's −127 (an all-zero
+    // block too: microxcaling takes log2 of the smallest normal there).
+    let exponent = if amax > 0.0 { (f64::from(amax).log2() as f32).floor() - 2.0 } else { -127.0 };
+    let e = (exponent.max(-127.0) + 127.0) as u8;
+    // 2^(e − 127) from its bits: 2^−127 (e = 0) is the subnormal 0x0040_0000.
+    let scale = f32::from_bits(if e == 0 { 0x0040_0000 } else { u32::from(e) << 23 });
+    let q = x.map(|v| nearest_e2m1_ties_away(v / scale));
+    out[0] = e;
+    pack(&q, &mut out[1..]);
 }
