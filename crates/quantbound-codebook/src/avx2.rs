@@ -49,7 +49,11 @@ pub(crate) unsafe fn quantize_full_blocks(
         // SAFETY: `lanes` has 8 u32.
         unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), max) };
         let max_bits = lanes.into_iter().max().unwrap_or(0);
-        *absmax = f32::from_bits(max_bits);
+        *absmax = if max_bits > crate::quantize::INF_BITS {
+            crate::quantize::first_nan_magnitude(block)
+        } else {
+            f32::from_bits(max_bits)
+        };
         let clamped = f32::from_bits(max_bits.max(crate::quantize::MIN_ABSMAX.to_bits()));
         let r = _mm256_set1_ps(1.0 / clamped);
         for (chunk, out) in block.chunks_exact(8).zip(out.chunks_exact_mut(4)) {

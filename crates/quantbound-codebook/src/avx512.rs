@@ -48,7 +48,11 @@ pub(crate) unsafe fn quantize_full_blocks(
         }
         // Bit patterns of |x|: integer order is float order and NaN sorts above +inf, as in torch.
         let max_bits = _mm512_reduce_max_epu32(max);
-        *absmax = f32::from_bits(max_bits);
+        *absmax = if max_bits > crate::quantize::INF_BITS {
+            crate::quantize::first_nan_magnitude(block)
+        } else {
+            f32::from_bits(max_bits)
+        };
         let clamped = f32::from_bits(max_bits.max(crate::quantize::MIN_ABSMAX.to_bits()));
         let r = _mm512_set1_ps(1.0 / clamped);
         for (chunk, out) in block.chunks_exact(16).zip(out.chunks_exact_mut(8)) {

@@ -24,6 +24,23 @@ use quantbound_simd::SimdLevel;
 /// The floor bnb puts under the absmax of the tail block and under every divisor: `1e-38` as f32.
 pub const MIN_ABSMAX: f32 = 1e-38;
 
+/// The absmax bnb stores for a partial last block that holds a NaN: all ones. torch's clamp of
+/// the NaN maximum to 1e-38 ORs its NaN mask into the result (docs/formats/bnb-4bit.md).
+pub const NAN_TAIL_ABSMAX_BITS: u32 = 0xffff_ffff;
+
+/// The absmax of a *full* block that holds a NaN, as torch's max reduction keeps it: the first
+/// NaN of the block, sign cleared by `abs`. Every SIMD level calls this once it has seen a NaN
+/// (its maximum over the bit patterns of |x| is above +inf's), so all of them agree with the
+/// reference whatever NaN payloads the block holds.
+#[cold]
+pub(crate) fn first_nan_magnitude(block: &[f32]) -> f32 {
+    let nan = block.iter().find(|v| v.is_nan()).expect("the block's maximum was a NaN");
+    f32::from_bits(nan.to_bits() & 0x7fff_ffff)
+}
+
+/// Bit pattern of +inf: a maximum over the bit patterns of |x| above it is a NaN.
+pub(crate) const INF_BITS: u32 = 0x7f80_0000;
+
 /// Elements handled by one rayon task: large enough to amortise scheduling, small enough to
 /// balance two to many cores.
 const TASK_ELEMENTS: usize = 1 << 16;
@@ -132,10 +149,11 @@ fn quantize_block(x: &[f32], is_partial_tail: bool, codebook: &Codebook, out: &m
     if let [last] = odd {
         out[pairs.len()] = nibble::pack(*last, codebook.index_of(0.0));
     }
-    if is_partial_tail {
-        clamped
-    } else {
-        f32::from_bits(max_bits)
+    match (is_partial_tail, max_bits > INF_BITS) {
+        (true, true) => f32::from_bits(NAN_TAIL_ABSMAX_BITS),
+        (true, false) => clamped,
+        (false, true) => first_nan_magnitude(x),
+        (false, false) => f32::from_bits(max_bits),
     }
 }
 
@@ -156,14 +174,18 @@ pub fn quantize_blocks_reference(
         let mut amax = 0f32;
         for i in start..end {
             let a = input.get_f32(i).abs();
-            if a.is_nan() || amax.is_nan() {
-                amax = f32::NAN;
-            } else if a > amax {
+            if amax.is_nan() {
+                // torch's max keeps the first NaN it meets.
+            } else if a.is_nan() || a > amax {
                 amax = a;
             }
         }
         let tail = end - start < bs;
-        let stored = if tail && !amax.is_nan() { amax.max(MIN_ABSMAX) } else { amax };
+        let stored = match (tail, amax.is_nan()) {
+            (true, true) => f32::from_bits(NAN_TAIL_ABSMAX_BITS),
+            (true, false) => amax.max(MIN_ABSMAX),
+            (false, _) => amax,
+        };
         let divisor = if amax.is_nan() { amax } else { amax.max(MIN_ABSMAX) };
         let reciprocal = 1.0 / divisor;
         for i in start..end {

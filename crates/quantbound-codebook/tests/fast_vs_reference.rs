@@ -133,3 +133,33 @@ fn large_outputs_equal_reference_at_every_level() {
         .unwrap();
     }
 }
+
+/// One NaN rule at every level (issue 14): a full block's absmax is its *first* NaN with the sign
+/// cleared, as torch's max reduction keeps it, whatever payloads later NaNs carry; a partial last
+/// block with a NaN stores all ones. Here the first NaN has the smaller payload and a negative
+/// sign, so an unsigned maximum over the bits or a canonical NaN would both show.
+#[test]
+fn nan_absmax_is_the_first_nans_magnitude_at_every_level() {
+    let blocksize = Blocksize::DEFAULT;
+    let mut values: Vec<f32> = (0..3 * 64 + 5).map(|i| (i as f32 * 0.37).sin()).collect();
+    values[10] = f32::from_bits(0xffc0_0123);
+    values[40] = f32::from_bits(0x7fc7_7777);
+    values[64 + 3] = f32::INFINITY;
+    values[64 + 9] = f32::from_bits(0x7f80_0001); // a signalling NaN after an inf
+    values[3 * 64 + 2] = f32::from_bits(0x7fc0_0042);
+    let expected =
+        [0x7fc0_0123, 0x7f80_0001, (values[128..192].iter().fold(0f32, |m, v| m.max(v.abs()))).to_bits(), 0xffff_ffff];
+    let codebook = QuantType::Nf4.codebook();
+    let (_, reference) = quantize_blocks_reference(FloatSlice::F32(&values), blocksize, &codebook);
+    assert_eq!(reference.iter().map(|a| a.to_bits()).collect::<Vec<_>>(), expected, "reference");
+    let options = QuantizeOptions { codebook, blocksize, double_quant: false };
+    for level in SimdLevel::supported() {
+        let q = quantbound_simd::with_level(level, || {
+            Quantized4bit::quantize("nan", FloatSlice::F32(&values), &[values.len()], &options)
+        })
+        .unwrap()
+        .unwrap();
+        let ours: Vec<u32> = q.state.absmax.to_f32().iter().map(|a| a.to_bits()).collect();
+        assert_eq!(ours, expected, "level {level}");
+    }
+}

@@ -154,3 +154,42 @@ fn torch_mean_matches_torch() {
     }
     assert_eq!(checked, 25);
 }
+
+/// bnb's NaN absmax, bit for bit, at every SIMD level: in the golden non-finite cases a full block
+/// that holds a NaN stores that NaN's magnitude (0x7fc00000 here) and the partial last block stores
+/// all ones (0xffffffff), as torch's clamp leaves it. The other tests compare NaN = NaN.
+#[test]
+fn nan_absmax_bits_are_bnbs_at_every_level() {
+    let manifest = manifest();
+    let cases: Vec<&serde_json::Value> = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["name"].as_str().unwrap().starts_with("nonfinite") && !c["compress_statistics"].as_bool().unwrap()
+        })
+        .collect();
+    assert_eq!(cases.len(), 2, "nonfinite_nf4 and nonfinite_fp4");
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let bytes = read(golden_dir().join(case["file"].as_str().unwrap()));
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let (input, shape) = float_tensor(&st, "input");
+        let quant_type = QuantType::parse(case["quant_type"].as_str().unwrap(), name).unwrap();
+        let blocksize = Blocksize::new(case["blocksize"].as_u64().unwrap() as usize, name).unwrap();
+        let options = QuantizeOptions { codebook: quant_type.codebook(), blocksize, double_quant: false };
+        let expected: Vec<u32> = f32_tensor(&st, "absmax").iter().map(|a| a.to_bits()).collect();
+        assert!(expected.contains(&0xffff_ffff) && expected.contains(&0x7fc0_0000), "{name}: {expected:x?}");
+        let (_, reference) = quantize_blocks_reference(input.as_slice(), blocksize, &options.codebook);
+        assert_eq!(reference.iter().map(|a| a.to_bits()).collect::<Vec<_>>(), expected, "{name}: reference");
+        for level in quantbound_simd::SimdLevel::supported() {
+            let q = quantbound_simd::with_level(level, || {
+                Quantized4bit::quantize(name, input.as_slice(), &shape, &options)
+            })
+            .unwrap()
+            .unwrap();
+            let ours: Vec<u32> = q.state.absmax.to_f32().iter().map(|a| a.to_bits()).collect();
+            assert_eq!(ours, expected, "{name}: level {level}");
+        }
+    }
+}
