@@ -23,7 +23,10 @@ pub struct QuantStateJson {
     pub nested_offset: Option<f32>,
 }
 
+/// Exactly the keys bnb's `QuantState.as_dict(packed=True)` writes; any other is refused, so a
+/// state from a format we do not know is not read as one we do.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
     quant_type: String,
     blocksize: usize,
@@ -55,6 +58,9 @@ impl QuantStateJson {
         let raw: Raw = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
         let quant_type = QuantType::parse(&raw.quant_type, tensor)?;
         let dtype = FloatDtype::from_bnb_name(&raw.dtype, tensor)?;
+        if raw.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none() {
+            return Err(err(format!("shape {:?} has more elements than an address space holds", raw.shape)));
+        }
         let nested_offset = match (raw.nested_offset, raw.nested_blocksize, raw.nested_dtype) {
             (None, None, None) => None,
             (Some(offset), Some(NESTED_BLOCKSIZE), Some(nested_dtype)) if nested_dtype == "float32" => {

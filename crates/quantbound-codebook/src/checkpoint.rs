@@ -42,8 +42,9 @@ pub fn open<'a>(bytes: &'a [u8], file: &str) -> Result<SafeTensors<'a>> {
 }
 
 /// Quantizes the tensors of `input` for which `select` is true and copies the rest, writing the
-/// HF bnb-4bit layout to `out`. A selected tensor that is not f32/f16/bf16 is an error, found
-/// before anything is written.
+/// HF bnb-4bit layout to `out`. A selected tensor that is not f32/f16/bf16, and an input that is
+/// already bnb-4bit, are errors found before anything is written; a selected tensor holding a NaN
+/// or an infinity is an error too (bnb would quantize it, but no weight of a working model is one).
 pub fn quantize_safetensors(
     input: &[u8],
     file: &str,
@@ -52,6 +53,10 @@ pub fn quantize_safetensors(
     out: impl Write,
 ) -> Result<ConversionSummary> {
     let st = open(input, file)?;
+    if let Some(state) = st.names().into_iter().find(|n| n.contains(".quant_state.bitsandbytes__")) {
+        let tensor = state.split(".quant_state.").next().unwrap_or(state).to_owned();
+        return Err(CodebookError::AlreadyQuantized { file: file.to_owned(), tensor });
+    }
     let quant_type =
         options.codebook.quant_type().ok_or_else(|| CodebookError::NotBnbCodebook { tensor: file.to_owned() })?;
     let float_dtype = |name: &str, view: &TensorView<'_>| {
@@ -70,6 +75,10 @@ pub fn quantize_safetensors(
                 owned.as_slice()
             }
         };
+        if let Some((index, value)) = (0..data.len()).map(|i| data.get_f32(i)).enumerate().find(|(_, v)| !v.is_finite())
+        {
+            return Err(CodebookError::NonFinite { file: file.to_owned(), tensor: name.to_owned(), index, value });
+        }
         Quantized4bit::quantize(name, data, view.shape(), options)
     };
 
@@ -131,6 +140,9 @@ pub fn dequantize_safetensors(input: &[u8], file: &str, out: impl Write) -> Resu
         sidecars.insert(format!("{name}.{}", hf::quant_state_suffix(quant_type)));
         let outputs = vec![(name.to_owned(), q.state.dtype.to_safetensors(), q.state.shape.clone())];
         plan.push(Planned { name: name.to_owned(), outputs, convert: true });
+    }
+    if sidecars.is_empty() {
+        return Err(CodebookError::NothingToDequantize { file: file.to_owned() });
     }
     plan.retain(|p| !sidecars.contains(&p.name));
     write_plan(&st, input, file, plan, out, |name| {

@@ -157,25 +157,27 @@ pub fn from_safetensors(st: &SafeTensors<'_>, name: &str, file: &str) -> Result<
     })?;
     let json_key = format!("{name}.{}", quant_state_suffix(quant_type));
     let (_, json) = get(&json_key, Dtype::U8, "UTF-8 JSON bytes")?;
-    let json = QuantStateJson::parse(&json, &json_key)?;
+    // Errors from here on name the file beside the tensor.
+    let in_file = |key: &str| format!("{file}: {key}");
+    let json = QuantStateJson::parse(&json, &in_file(&json_key))?;
     if json.quant_type != quant_type {
         return Err(CodebookError::QuantStateJson {
-            tensor: json_key,
+            tensor: in_file(&json_key),
             reason: format!("quant_type {} contradicts the key's suffix {quant_type}", json.quant_type),
         });
     }
-    let blocksize = Blocksize::new(json.blocksize, &json_key)?;
+    let blocksize = Blocksize::new(json.blocksize, &in_file(&json_key))?;
     let (_, packed) = get(name, Dtype::U8, "packed 4-bit weight")?;
 
     let map_key = format!("{name}.quant_map");
     let (_, quant_map) = get(&map_key, Dtype::F32, "f32[16] code table")?;
     let quant_map: [f32; 16] = f32s(&quant_map).try_into().map_err(|v: Vec<f32>| CodebookError::Length {
-        tensor: map_key.clone(),
+        tensor: in_file(&map_key),
         what: "quant_map",
         expected: 16,
         found: v.len(),
     })?;
-    let code = Codebook::from_quant_map(quant_type, quant_map, &map_key)?;
+    let code = Codebook::from_quant_map(quant_type, quant_map, &in_file(&map_key))?;
 
     let absmax_key = format!("{name}.absmax");
     let absmax = match json.nested_offset {
@@ -188,5 +190,5 @@ pub fn from_safetensors(st: &SafeTensors<'_>, name: &str, file: &str) -> Result<
         }
     };
     let state = QuantState { shape: json.shape, dtype: json.dtype, blocksize, code, absmax };
-    Quantized4bit::from_parts(name, packed, state)
+    Quantized4bit::from_parts(&in_file(name), packed, state)
 }

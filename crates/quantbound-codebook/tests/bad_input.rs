@@ -9,7 +9,7 @@ use quantbound_codebook::{
     Quantized4bit,
 };
 use safetensors::tensor::TensorView;
-use safetensors::SafeTensors;
+use safetensors::{Dtype, SafeTensors};
 
 fn nf4() -> QuantizeOptions {
     QuantizeOptions::new(QuantType::Nf4.codebook())
@@ -102,17 +102,52 @@ fn truncated_or_foreign_safetensors() {
 
 #[test]
 fn selecting_a_non_float_tensor_is_an_error() {
+    let bytes = [7u8; 128];
+    let file = safetensors::serialize([("w", TensorView::new(Dtype::U8, vec![2, 64], &bytes).unwrap())], None).unwrap();
+    let mut out = Vec::new();
+    let err = quantize_safetensors(&file, "q.safetensors", &nf4(), |name, _| name == "w", &mut out).unwrap_err();
+    assert!(matches!(err, CodebookError::UnsupportedDtype { .. }), "{err}");
+    assert!(out.is_empty(), "nothing is written before every tensor is known to convert");
+}
+
+/// quantize refuses a file that is already bnb-4bit, and dequantize one that has no 4-bit weight,
+/// instead of copying it through and calling that a conversion.
+#[test]
+fn converting_the_wrong_way_is_an_error() {
     let q = Quantized4bit::quantize("w", FloatSlice::F32(&[0.5; 128]), &[2, 64], &nf4()).unwrap();
     let tensors = hf::to_tensors("w", q).unwrap();
     let views: Vec<_> = tensors
         .iter()
         .map(|t| (t.name.clone(), TensorView::new(t.dtype, t.shape.clone(), t.data.as_bytes()).unwrap()))
         .collect();
-    let file = safetensors::serialize(views, None).unwrap();
-    let mut out = Vec::new();
-    let err = quantize_safetensors(&file, "q.safetensors", &nf4(), |name, _| name == "w", &mut out).unwrap_err();
-    assert!(matches!(err, CodebookError::UnsupportedDtype { .. }), "{err}");
-    assert!(out.is_empty(), "nothing is written before every tensor is known to convert");
+    let bnb = safetensors::serialize(views, None).unwrap();
+    let err = quantize_safetensors(&bnb, "q.safetensors", &nf4(), |_, _| true, Vec::new()).unwrap_err();
+    assert!(matches!(&err, CodebookError::AlreadyQuantized { tensor, .. } if tensor == "w"), "{err}");
+
+    let values: Vec<u8> = [0.5f32; 128].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let dense =
+        safetensors::serialize([("w", TensorView::new(Dtype::F32, vec![2, 64], &values).unwrap())], None).unwrap();
+    let err = dequantize_safetensors(&dense, "dense.safetensors", Vec::new()).unwrap_err();
+    assert!(matches!(err, CodebookError::NothingToDequantize { .. }) && err.to_string().contains("dense.safetensors"));
+}
+
+/// A NaN or an infinity in a tensor quantize selects is refused, naming the file, the tensor and
+/// the element; bnb would quantize it (the kernels do, as bnb does), but no working model has one.
+#[test]
+fn non_finite_weights_are_refused_by_element() {
+    for (bad, word) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
+        let mut values = [0.25f32; 128];
+        values[77] = bad;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let file =
+            safetensors::serialize([("w", TensorView::new(Dtype::F32, vec![2, 64], &bytes).unwrap())], None).unwrap();
+        let err = quantize_safetensors(&file, "d.safetensors", &nf4(), |_, _| true, Vec::new()).unwrap_err();
+        assert!(matches!(err, CodebookError::NonFinite { index: 77, .. }), "{err}");
+        assert!(
+            err.to_string().contains("d.safetensors: w: element 77 is ") && err.to_string().contains(word),
+            "{err}"
+        );
+    }
 }
 
 #[test]
