@@ -311,6 +311,9 @@ impl LlamaConfig {
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return error(key, "must be positive".into());
         }
+        if u32::try_from(self.vocab_size).is_err() {
+            return error("vocab_size", format!("{} is more than 32-bit token ids can number", self.vocab_size));
+        }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return error(
                 "num_key_value_heads",

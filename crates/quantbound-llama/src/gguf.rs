@@ -184,7 +184,7 @@ impl<'a> Reader<'a> {
         if n.saturating_mul(min_item_bytes as u64) > left {
             return Err(LlamaError::Truncated {
                 file: self.file.to_owned(),
-                what: format!("{what} ({n})"),
+                what: format!("{what}, {n} long,"),
                 len: self.bytes.len(),
             });
         }
@@ -211,6 +211,14 @@ impl<'a> Reader<'a> {
             8 => Value::String(self.string(what)?),
             9 => {
                 let item = self.u32(what)?;
+                // llama.cpp reads no array of arrays, and following one would recurse as deep as
+                // the file says.
+                if item == 9 {
+                    return Err(LlamaError::Malformed {
+                        file: self.file.to_owned(),
+                        reason: format!("{what} is an array of arrays, which GGUF readers do not support"),
+                    });
+                }
                 let n = self.len(what, 1)?;
                 let mut items = Vec::with_capacity(n.min(1 << 20));
                 for _ in 0..n {
@@ -236,9 +244,10 @@ impl<'a> Gguf<'a> {
     /// lies inside the file.
     pub fn parse(bytes: &'a [u8], file: &str) -> Result<Self> {
         let mut r = Reader { file, bytes, pos: 0 };
-        let magic = r
-            .take(4, "the magic number")
-            .map_err(|_| LlamaError::NotGguf { file: file.to_owned(), reason: "shorter than 4 bytes".into() })?;
+        let magic = r.take(4, "the magic number").map_err(|_| LlamaError::NotGguf {
+            file: file.to_owned(),
+            reason: "shorter than 4 bytes, the length of the magic \"GGUF\"".into(),
+        })?;
         if magic != b"GGUF" {
             return Err(LlamaError::NotGguf {
                 file: file.to_owned(),
@@ -252,23 +261,29 @@ impl<'a> Gguf<'a> {
                 reason: format!("version {version}, expected 3"),
             });
         }
-        let n_tensors = r.len("the tensor count", 24)?;
-        let n_metadata = r.len("the metadata count", 13)?;
+        // The counts are not checked against the file up front: each item is read in turn, every
+        // read bounded by the file, so a count past what the file holds fails at the item where
+        // the bytes run out (naming it, and the count) and allocates no more than the file holds.
+        let n_tensors = r.u64("the tensor count")?;
+        let n_metadata = r.u64("the metadata count")?;
         let mut metadata = BTreeMap::new();
         for i in 0..n_metadata {
-            let key = r.string(&format!("metadata key {i}"))?;
+            let key = r.string(&format!("metadata key {i} (of the metadata count {n_metadata})"))?;
             let kind = r.u32(&format!("the type of {key}"))?;
             let value = r.value(kind, &key)?;
             metadata.insert(key, value);
         }
-        let mut tensors = Vec::with_capacity(n_tensors);
+        // A tensor info takes at least 24 bytes.
+        let mut tensors = Vec::with_capacity((n_tensors as usize).min((bytes.len() - r.pos) / 24));
         for i in 0..n_tensors {
-            let name = r.string(&format!("tensor name {i}"))?;
+            let name = r.string(&format!("tensor name {i} (of the tensor count {n_tensors})"))?;
             let n_dims = r.u32(&format!("the rank of {name}"))? as usize;
             if n_dims > 8 {
                 return Err(LlamaError::Malformed {
                     file: file.to_owned(),
-                    reason: format!("{name} has rank {n_dims}"),
+                    reason: format!(
+                        "tensor {i} ({name:?}, of the tensor count {n_tensors}) has rank {n_dims}, more than GGUF's 8"
+                    ),
                 });
             }
             let dims = (0..n_dims).map(|_| r.u64(&format!("the dims of {name}"))).collect::<Result<Vec<_>>>()?;
@@ -390,6 +405,19 @@ const NAMES: [(&str, &str); 5] = [
     ("attn_norm.weight", layout::INPUT_NORM),
     ("ffn_norm.weight", layout::POST_NORM),
 ];
+
+/// The llama.cpp name of a transformers tensor: [`hf_name`] backwards.
+pub(crate) fn gguf_name(hf: &str) -> Option<String> {
+    if let Some(&(gguf, _)) = NAMES[..3].iter().find(|(_, h)| *h == hf) {
+        return Some(gguf.to_owned());
+    }
+    if let Some(id) = LinearId::parse(hf) {
+        return Some(format!("blk.{}.{}.weight", id.layer, id.kind.gguf_name()));
+    }
+    let (layer, leaf) = hf.strip_prefix("model.layers.")?.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    NAMES[3..].iter().find(|(_, h)| *h == leaf).map(|(gguf, _)| format!("blk.{layer}.{gguf}"))
+}
 
 /// The Hugging Face name of a llama.cpp tensor, and how to un-permute it.
 pub(crate) fn hf_name(gguf_name: &str) -> Option<(String, RopePermute)> {

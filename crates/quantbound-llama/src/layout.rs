@@ -115,6 +115,11 @@ impl LinearKind {
         ROWS.iter().find(|r| r.path == path).map(|r| r.kind)
     }
 
+    /// What llama.cpp calls it under `blk.N.` (`attn_q`, …).
+    pub fn gguf_name(self) -> &'static str {
+        self.row().gguf
+    }
+
     /// The kind llama.cpp calls `gguf` (`attn_q`, …).
     pub fn from_gguf_name(gguf: &str) -> Option<Self> {
         ROWS.iter().find(|r| r.gguf == gguf).map(|r| r.kind)

@@ -12,7 +12,7 @@ use quantbound_codebook::{FloatSlice, QuantizeOptions, Quantized4bit};
 
 use crate::backend::{FusedOps, QuantBackend};
 use crate::config::LlamaConfig;
-use crate::error::Result;
+use crate::error::{LlamaError, Result};
 use crate::gguf::Gguf;
 use crate::layout::{self, LinearId, LinearKind, Scope, DECODER_LINEARS};
 use crate::linear::Linear;
@@ -291,6 +291,16 @@ impl<B: QuantBackend> Llama<B> {
         device: &B::Device,
         transform: &WeightTransform<'_>,
     ) -> Result<Self> {
+        // A layer count the checkpoint does not back (a corrupt or hostile config) is refused
+        // before the list of tensors it implies is built.
+        let last = Scope::layer(config.num_layers - 1).key(layout::INPUT_NORM);
+        if !source.contains(&last) {
+            return Err(LlamaError::Config {
+                file: source.origin(),
+                key: "num_hidden_layers".into(),
+                reason: format!("is {}, but the checkpoint has no {last}", config.num_layers),
+            });
+        }
         // Decoder linears a bnb-4bit checkpoint stores quantized stay 4-bit; the rest is dense.
         let mut weights = Weights { dense: HashMap::new(), quantized: HashMap::new(), device };
         for (name, shape) in expected_tensors(config) {

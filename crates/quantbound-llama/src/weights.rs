@@ -36,6 +36,25 @@ pub trait WeightSource {
         let _ = (name, shape);
         Ok(None)
     }
+
+    /// Whether the checkpoint has a tensor for `name`, in whatever form.
+    fn contains(&self, name: &str) -> bool;
+
+    /// The file (or files) the weights come from, for messages.
+    fn origin(&self) -> String;
+}
+
+/// A weight that holds a NaN or an infinity is a broken checkpoint: refused, naming the element,
+/// before any number is computed from it.
+fn check_finite(tensor: HostTensor, file: &str, name: &str) -> Result<HostTensor> {
+    match tensor.values.iter().position(|v| !v.is_finite()) {
+        None => Ok(tensor),
+        Some(i) => Err(LlamaError::Tensor {
+            file: file.to_owned(),
+            tensor: name.to_owned(),
+            reason: format!("element {i} is {}; a model's weights must be finite", tensor.values[i]),
+        }),
+    }
 }
 
 /// Every weight a Llama of `config` needs, by Hugging Face name, with its shape
@@ -138,8 +157,7 @@ impl SafetensorsFolder {
     /// The shard holding `name`.
     fn shard(&self, name: &str) -> Result<&Shard> {
         let Some(&i) = self.index.get(name) else {
-            let file = self.shards.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", ");
-            return Err(LlamaError::MissingTensor { file, tensor: name.to_owned() });
+            return Err(LlamaError::MissingTensor { file: self.origin(), tensor: name.to_owned() });
         };
         Ok(&self.shards[i])
     }
@@ -178,7 +196,9 @@ impl WeightSource for SafetensorsFolder {
                 q.state.code.quant_type().map_or("custom", |t| t.as_str()),
                 q.state.dtype.bnb_name()
             );
-            return Ok(HostTensor { shape: shape.to_vec(), values: q.dequantize().to_f32_vec(), source_dtype });
+            let file = self.shard(name)?.path.display().to_string();
+            let tensor = HostTensor { shape: shape.to_vec(), values: q.dequantize().to_f32_vec(), source_dtype };
+            return check_finite(tensor, &file, name);
         }
         let shard = self.shard(name)?;
         let file = shard.path.display().to_string();
@@ -192,7 +212,19 @@ impl WeightSource for SafetensorsFolder {
         let dtype = FloatDtype::from_safetensors(info.dtype)
             .ok_or_else(|| bad(format!("dtype {:?} is not supported (expected F32, F16 or BF16)", info.dtype)))?;
         let values = FloatVec::from_le_bytes(dtype, bytes).expect("safetensors checked the byte count").to_f32_vec();
-        Ok(HostTensor { shape: shape.to_vec(), values, source_dtype: format!("{:?}", info.dtype) })
+        check_finite(
+            HostTensor { shape: shape.to_vec(), values, source_dtype: format!("{:?}", info.dtype) },
+            &file,
+            name,
+        )
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    fn origin(&self) -> String {
+        self.shards.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -218,10 +250,13 @@ impl<'a> GgufWeights<'a> {
 
 impl WeightSource for GgufWeights<'_> {
     fn load(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
-        let &i = self
-            .index
-            .get(name)
-            .ok_or_else(|| LlamaError::MissingTensor { file: self.file.clone(), tensor: name.to_owned() })?;
+        let &i = self.index.get(name).ok_or_else(|| LlamaError::MissingTensor {
+            file: self.file.clone(),
+            tensor: match crate::gguf::gguf_name(name) {
+                Some(gguf) => format!("{gguf} ({name})"),
+                None => name.to_owned(),
+            },
+        })?;
         let info = &self.gguf.tensors[i];
         let tensor = self.gguf.hf_tensor(info)?.expect("indexed because it maps");
         if tensor.shape != shape {
@@ -232,6 +267,15 @@ impl WeightSource for GgufWeights<'_> {
             });
         }
         let ggml_type = self.gguf.ggml_type(info)?;
-        Ok(HostTensor { shape: tensor.shape, values: tensor.values, source_dtype: ggml_type.name().into() })
+        let tensor = HostTensor { shape: tensor.shape, values: tensor.values, source_dtype: ggml_type.name().into() };
+        check_finite(tensor, &self.file, &format!("{} ({name})", info.name))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    fn origin(&self) -> String {
+        self.file.clone()
     }
 }
