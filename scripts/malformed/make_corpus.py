@@ -302,12 +302,13 @@ def main():
     cuts = [
         ("magic", 2, "magic"),
         ("version", marks["magic"] + 2, "version"),
-        ("counts", marks["version"] + 12, "tensor count"),
+        ("counts", marks["version"] + 12, "the metadata count"),
         ("first_key", marks["key general.architecture"] + 10, "metadata key 0"),
         ("first_value", marks["value general.architecture"] + 3, "general.architecture"),
         ("token_array", marks["value tokenizer.ggml.tokens"] + 3000, "tokenizer.ggml.tokens"),
         ("metadata_end", marks["metadata"], "tensor name 0"),
-        ("tensor_info", marks["info blk.0.attn_q.weight"] + 20, "blk.0.attn_q.weight"),
+        # Inside the first dim, after the name, the rank and 4 bytes of the dim.
+        ("tensor_info", marks["info blk.0.attn_q.weight"] + 8 + len("blk.0.attn_q.weight") + 4 + 4, "blk.0.attn_q.weight"),
         ("infos_end", marks["infos"], "the data of token_embd.weight"),
         ("data", marks["data blk.0.ffn_up.weight"] + 100, "the data of blk.0.ffn_up.weight"),
         ("last_byte", len(control) - 1, "the data of output_norm.weight"),
@@ -371,7 +372,7 @@ def main():
     deep += struct.pack("<IQ", ARRAY, 1) * 1000 + struct.pack("<IQ", U32, 0)
     deep[16:24] = struct.pack("<Q", 1)
     deep[8:16] = struct.pack("<Q", 0)
-    entry("gguf_nested_arrays.gguf", "an array nested 1000 deep", "nested", bytes(deep))
+    entry("gguf_nested_arrays.gguf", "an array nested 1000 deep", "array of arrays", bytes(deep))
 
     def gguf_with(edit_kvs=None, edit_tensors=None):
         k = [kv for kv in kvs]
