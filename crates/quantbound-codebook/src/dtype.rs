@@ -46,7 +46,8 @@ impl FloatDtype {
         match self {
             FloatDtype::F32 => {}
             FloatDtype::F16 => values.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32()),
-            FloatDtype::Bf16 => values.iter_mut().for_each(|v| *v = bf16::from_f32(*v).to_f32()),
+            // torch's rounding, as the kernels round: a NaN becomes 0x7FC0 whatever its payload.
+            FloatDtype::Bf16 => values.iter_mut().for_each(|v| *v = crate::simd::bf16_round(*v).to_f32()),
         }
     }
 

@@ -163,3 +163,27 @@ fn nan_absmax_is_the_first_nans_magnitude_at_every_level() {
         assert_eq!(ours, expected, "level {level}");
     }
 }
+
+/// Found by the `kernels` fuzz target: a bf16 tensor whose partial last block holds a NaN stores
+/// the all-ones absmax, and its dequantized NaNs must round to bf16 as the kernels round them
+/// (torch's 0x7FC0), not keep the payload, so that `round_in_place` on the reference agrees.
+#[test]
+fn bf16_nan_tail_dequantizes_alike_through_kernels_and_reference() {
+    let values: Vec<bf16> = [0.5, f32::NAN, -0.25, 1.0].iter().map(|&v| bf16::from_f32(v)).collect();
+    let codebook = QuantType::Nf4.codebook();
+    let (packed, absmax) = quantize_blocks_reference(FloatSlice::Bf16(&values), Blocksize::DEFAULT, &codebook);
+    assert_eq!(absmax[0].to_bits(), 0xffff_ffff);
+    let mut reference = dequantize_blocks_reference(&packed, &absmax, Blocksize::DEFAULT, &codebook, values.len());
+    quantbound_codebook::FloatDtype::Bf16.round_in_place(&mut reference);
+    assert!(reference.iter().all(|v| v.to_bits() == 0x7fc0_0000), "{reference:?}");
+    let options = QuantizeOptions { codebook, blocksize: Blocksize::DEFAULT, double_quant: false };
+    for level in SimdLevel::supported() {
+        let q = quantbound_simd::with_level(level, || {
+            Quantized4bit::quantize("nan", FloatSlice::Bf16(&values), &[values.len()], &options)
+        })
+        .unwrap()
+        .unwrap();
+        let ours: Vec<u32> = q.dequantize().to_f32_vec().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(ours, reference.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "level {level}");
+    }
+}
