@@ -105,7 +105,8 @@ impl FloatSlice<'_> {
         match self {
             FloatSlice::F32(s) => s[i],
             FloatSlice::F16(s) => s[i].to_f32(),
-            FloatSlice::Bf16(s) => s[i].to_f32(),
+            // A shift, as the kernels and torch widen bf16: a signalling NaN stays one.
+            FloatSlice::Bf16(s) => f32::from_bits(u32::from(s[i].to_bits()) << 16),
         }
     }
 

@@ -187,3 +187,24 @@ fn bf16_nan_tail_dequantizes_alike_through_kernels_and_reference() {
         assert_eq!(ours, reference.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "level {level}");
     }
 }
+
+/// Found by the `kernels` fuzz target: a bf16 signalling NaN widens to f32 by a shift (as torch
+/// and the kernels widen it), so the absmax of its block is that signalling NaN on the reference
+/// path too; the reference used to quiet it (0x7fe9… for 0x7fa9…).
+#[test]
+fn bf16_signalling_nan_absmax_is_kept_at_every_level() {
+    let mut values = vec![bf16::from_f32(0.125); 64];
+    values[5] = bf16::from_bits(0x7fa9);
+    let codebook = QuantType::Fp4.codebook();
+    let (_, reference) = quantize_blocks_reference(FloatSlice::Bf16(&values), Blocksize::DEFAULT, &codebook);
+    assert_eq!(reference[0].to_bits(), 0x7fa9_0000);
+    let options = QuantizeOptions { codebook, blocksize: Blocksize::DEFAULT, double_quant: false };
+    for level in SimdLevel::supported() {
+        let q = quantbound_simd::with_level(level, || {
+            Quantized4bit::quantize("snan", FloatSlice::Bf16(&values), &[64], &options)
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(q.state.absmax.to_f32()[0].to_bits(), 0x7fa9_0000, "level {level}");
+    }
+}
