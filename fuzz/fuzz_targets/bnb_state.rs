@@ -96,7 +96,10 @@ fuzz_target!(|input: Input| {
     let _ = QuantStateJson::parse(&json, "fuzz");
     let quant_type = if input.fp4_suffix { QuantType::Fp4 } else { QuantType::Nf4 };
     let numel = match &input.json {
-        Json::Fields { shape, .. } => shape.iter().map(|&d| d.clamp(0, 1 << 16) as usize).product::<usize>().min(1 << 16),
+        Json::Fields { shape, .. } => shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d.clamp(0, 1 << 16) as usize))
+            .map_or(1 << 16, |n| n.min(1 << 16)),
         Json::Raw(_) => 64,
     };
     let name = "model.layers.0.mlp.down_proj.weight";

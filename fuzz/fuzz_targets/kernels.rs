@@ -6,7 +6,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use quantbound_codebook::{
-    dequantize_blocks_reference, quantize_blocks_reference, Blocksize, Codebook, FloatDtype, FloatSlice, FloatVec,
+    dequantize_blocks_reference, quantize_blocks_reference, Blocksize, Codebook, FloatDtype, FloatVec,
     QuantType, QuantizeOptions, Quantized4bit,
 };
 use quantbound_simd::SimdLevel;
