@@ -53,6 +53,9 @@ pub enum CodebookError {
     #[error("{file}: {tensor}: element {index} is {value}; a checkpoint's weights must be finite")]
     NonFinite { file: String, tensor: String, index: usize, value: f32 },
 
+    #[error("{file}: not a usable shard index: {reason}")]
+    ShardIndex { file: String, reason: String },
+
     #[error("{file}: I/O error: {source}")]
     Io {
         file: String,

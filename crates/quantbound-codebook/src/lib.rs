@@ -25,6 +25,7 @@ mod error;
 pub mod hf;
 pub mod nibble;
 mod quantize;
+pub mod shards;
 mod simd;
 mod state;
 mod torch_mean;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use hf_hub::api::sync::{ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
+use quantbound_codebook::shards::{self, ShardIndex};
 
 use crate::error::{LlamaError, Result};
 
@@ -92,25 +93,15 @@ impl HubModel {
         })?;
         let missing = |file: &str| self.error(format!("{file} is neither on the Hub nor in the HF cache"));
         get("tokenizer.json")?.ok_or_else(|| missing("tokenizer.json"))?;
-        if let Some(index) = get("model.safetensors.index.json")? {
+        if let Some(index) = get(shards::INDEX_FILE)? {
             let text = std::fs::read_to_string(&index)
                 .map_err(|source| LlamaError::Io { file: index.display().to_string(), source })?;
-            let index_json: serde_json::Value = serde_json::from_str(&text).map_err(|e| LlamaError::Config {
-                file: index.display().to_string(),
-                key: "weight_map".into(),
-                reason: e.to_string(),
-            })?;
-            let mut shards: Vec<String> = index_json["weight_map"]
-                .as_object()
-                .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            shards.sort();
-            shards.dedup();
-            for shard in shards {
-                get(&shard)?.ok_or_else(|| missing(&shard))?;
+            let index = ShardIndex::parse(&text, &index.display().to_string())?;
+            for shard in index.shard_files() {
+                get(shard)?.ok_or_else(|| missing(shard))?;
             }
         } else {
-            get("model.safetensors")?.ok_or_else(|| missing("model.safetensors"))?;
+            get(shards::SINGLE_FILE)?.ok_or_else(|| missing(shards::SINGLE_FILE))?;
         }
         Ok(config.parent().expect("a file in a snapshot folder").to_path_buf())
     }

@@ -9,6 +9,7 @@ use memmap2::Mmap;
 use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
+use quantbound_codebook::shards::{self, ShardIndex};
 use quantbound_codebook::{FloatDtype, FloatVec, Quantized4bit};
 
 use crate::config::LlamaConfig;
@@ -97,26 +98,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LlamaError + '_ {
 impl SafetensorsFolder {
     /// Opens `model.safetensors`, or the shards `model.safetensors.index.json` lists.
     pub fn open(dir: &Path) -> Result<Self> {
-        let single = dir.join("model.safetensors");
-        let index_path = dir.join("model.safetensors.index.json");
+        let single = dir.join(shards::SINGLE_FILE);
+        let index_path = dir.join(shards::INDEX_FILE);
         let files: Vec<PathBuf> = if single.is_file() {
             vec![single]
         } else if index_path.is_file() {
             let text = std::fs::read_to_string(&index_path).map_err(io(&index_path))?;
-            let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| LlamaError::Config {
-                file: index_path.display().to_string(),
-                key: "model.safetensors.index.json".into(),
-                reason: e.to_string(),
-            })?;
-            let map = index["weight_map"].as_object().ok_or_else(|| LlamaError::Config {
-                file: index_path.display().to_string(),
-                key: "weight_map".into(),
-                reason: "missing or not an object".into(),
-            })?;
-            let mut files: Vec<PathBuf> = map.values().filter_map(|f| f.as_str()).map(|f| dir.join(f)).collect();
-            files.sort();
-            files.dedup();
-            files
+            let index = ShardIndex::parse(&text, &index_path.display().to_string())?;
+            index.shard_files().into_iter().map(|f| dir.join(f)).collect()
         } else {
             return Err(LlamaError::Io {
                 file: dir.display().to_string(),
