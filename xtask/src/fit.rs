@@ -2,7 +2,7 @@
 //! entropies, rate-distortion bounds at R = 4 and the histogram KL to a Gaussian.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
@@ -13,14 +13,14 @@ use quantbound_theory::histogram::{kl_to_gaussian_bits, SEED_BINS};
 use regex::Regex;
 use serde_json::json;
 
-use crate::files::{map, write_atomically, Error};
+use crate::files::{map, write_atomically, Checkpoint, Error};
 
 /// The rate the seed evaluates its bounds at, bits per weight.
 const RATE: f64 = 4.0;
 
 #[derive(Args)]
 pub struct FitArgs {
-    /// A dense safetensors checkpoint.
+    /// A dense safetensors checkpoint: one file, or a sharded one (its folder or its index).
     #[arg(long)]
     input: PathBuf,
     /// Analyse only the tensors whose full name matches this regex (default: every floating-point
@@ -33,30 +33,44 @@ pub struct FitArgs {
 }
 
 pub fn fit(args: FitArgs) -> Result<(), Error> {
-    let file = args.input.display().to_string();
     let only = args.only.as_deref().map(Regex::new).transpose().map_err(|e| format!("--only: {e}"))?;
-    let bytes = map(&args.input)?;
+    println!(
+        "{:<48} {:>9} {:>7} {:>10} {:>9} {:>14} {:>8} {:>8} {:>10} {:>10} {:>8}",
+        "tensor", "σ", "β", "μ", "α", "loglik", "h_gauss", "h_ggd", "D_gauss(4)", "SLB_ggd(4)", "KL bits"
+    );
+    let mut out = BTreeMap::new();
+    // One shard mapped at a time, one tensor converted at a time.
+    for path in Checkpoint::open(&args.input)?.files() {
+        fit_file(&path, only.as_ref(), &mut out)?;
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no floating-point tensor matches", args.input.display()).into());
+    }
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&out).expect("JSON values serialise");
+        write_atomically(&path, |w| Ok(w.write_all(text.as_bytes())?))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Fits every selected tensor of the safetensors file at `path` into `out`, printing a row each.
+fn fit_file(path: &Path, only: Option<&Regex>, out: &mut BTreeMap<String, serde_json::Value>) -> Result<(), Error> {
+    let file = path.display().to_string();
+    let bytes = map(path)?;
     let st = checkpoint::open(&bytes, &file)?;
     let mut names: Vec<&str> = st
         .names()
         .into_iter()
         .filter(|name| {
             let view = st.tensor(name).expect("listed by the file");
-            match &only {
+            match only {
                 Some(only) => only.is_match(name) && FloatDtype::from_safetensors(view.dtype()).is_some(),
                 None => checkpoint::is_default_quantize_target(&view),
             }
         })
         .collect();
     names.sort();
-    if names.is_empty() {
-        return Err(format!("{file}: no floating-point tensor matches").into());
-    }
-    println!(
-        "{:<48} {:>9} {:>7} {:>10} {:>9} {:>14} {:>8} {:>8} {:>10} {:>10} {:>8}",
-        "tensor", "σ", "β", "μ", "α", "loglik", "h_gauss", "h_ggd", "D_gauss(4)", "SLB_ggd(4)", "KL bits"
-    );
-    let mut out = BTreeMap::new();
     for name in names {
         let start = Instant::now();
         let view = st.tensor(name).expect("listed by the file");
@@ -93,11 +107,6 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
                 "d_gauss_r4": d_gauss, "d_slb_ggd_r4": d_slb, "kl_to_gauss_bits": kl,
             }),
         );
-    }
-    if let Some(path) = args.json {
-        let text = serde_json::to_string_pretty(&out).expect("JSON values serialise");
-        write_atomically(&path, |w| Ok(w.write_all(text.as_bytes())?))?;
-        println!("wrote {}", path.display());
     }
     Ok(())
 }

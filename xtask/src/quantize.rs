@@ -1,5 +1,8 @@
 //! `cargo xtask quantize` and `cargo xtask dequantize`: whole checkpoints, streamed tensor by tensor.
 
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -8,14 +11,18 @@ use quantbound_codebook::checkpoint::{self, ConversionSummary};
 use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
 use regex::Regex;
 
-use crate::files::{map, write_atomically, Error};
+use quantbound_codebook::shards;
+
+use crate::files::{map, write_atomically, write_folder_atomically, write_index, written_tensors, Checkpoint, Error};
 
 #[derive(Args)]
 pub struct QuantizeArgs {
-    /// Dense safetensors checkpoint (f32, f16 or bf16 tensors).
+    /// Dense safetensors checkpoint (f32, f16 or bf16 tensors): one file, or a sharded one (its
+    /// folder or its model.safetensors.index.json).
     #[arg(long)]
     input: PathBuf,
-    /// Where to write the bnb-4bit safetensors file.
+    /// Where to write the bnb-4bit safetensors file; for a sharded input, a new (or empty) folder
+    /// that gets a shard of the same name for each input shard and a rewritten index.
     #[arg(long)]
     output: PathBuf,
     /// The 4-bit code table.
@@ -36,49 +43,100 @@ pub struct QuantizeArgs {
 
 #[derive(Args)]
 pub struct DequantizeArgs {
-    /// bnb-4bit safetensors checkpoint.
+    /// bnb-4bit safetensors checkpoint: one file, or a sharded one (its folder or its index).
     #[arg(long)]
     input: PathBuf,
-    /// Where to write the dense safetensors file.
+    /// Where to write the dense safetensors file; for a sharded input, a new (or empty) folder.
     #[arg(long)]
     output: PathBuf,
 }
 
+/// Converts one safetensors buffer (`file` labels errors) into `out`.
+type Convert<'a> = dyn Fn(&[u8], &str, &mut dyn Write) -> Result<ConversionSummary, Error> + 'a;
+
+/// Runs `convert` over the checkpoint at `input`: one file into the file `output`, or each shard
+/// into a shard of the same name in the folder `output`, with a rewritten index; streamed a
+/// tensor at a time, one shard mapped at a time. Returns the summary over all of it and where
+/// the index or file went (for the config beside it).
+fn convert_checkpoint(
+    input: &Path,
+    output: &Path,
+    convert: &Convert<'_>,
+) -> Result<(ConversionSummary, PathBuf, PathBuf), Error> {
+    match Checkpoint::open(input)? {
+        Checkpoint::File(path) => {
+            let bytes = map(&path)?;
+            let name = path.display().to_string();
+            let summary = write_atomically(output, |out| convert(&bytes, &name, out))?;
+            Ok((summary, path, output.to_path_buf()))
+        }
+        checkpoint @ Checkpoint::Sharded { .. } => {
+            let files = checkpoint.files();
+            let summary = write_folder_atomically(output, |dir| {
+                let mut total = ConversionSummary::default();
+                let (mut shards, mut total_size) = (BTreeMap::new(), 0);
+                for path in &files {
+                    let bytes = map(path)?;
+                    let shard_name = path.file_name().expect("a shard is a file").to_string_lossy().into_owned();
+                    let target = dir.join(&shard_name);
+                    let file = File::create(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                    let mut out = BufWriter::with_capacity(1 << 20, file);
+                    let summary = convert(&bytes, &path.display().to_string(), &mut out)?;
+                    out.into_inner().map_err(|e| format!("{}: {}", target.display(), e.error()))?;
+                    let (names, size) = written_tensors(&target)?;
+                    shards.insert(shard_name, names);
+                    total_size += size;
+                    total.converted.extend(summary.converted);
+                    total.copied.extend(summary.copied);
+                    total.bytes_written += summary.bytes_written;
+                }
+                write_index(dir, &shards, total_size)?;
+                Ok(total)
+            })?;
+            let Checkpoint::Sharded { dir, .. } = checkpoint else { unreachable!("matched above") };
+            Ok((summary, dir.join(shards::INDEX_FILE), output.join(shards::INDEX_FILE)))
+        }
+    }
+}
+
 pub fn quantize(args: QuantizeArgs) -> Result<(), Error> {
-    let input_name = args.input.display().to_string();
     let options = QuantizeOptions {
         codebook: args.quant_type.codebook(),
         blocksize: Blocksize::new(args.blocksize, "--blocksize")?,
         double_quant: args.double_quant,
     };
     let only = args.only.as_deref().map(Regex::new).transpose().map_err(|e| format!("--only: {e}"))?;
-    let bytes = map(&args.input)?;
     let start = Instant::now();
-    let summary = write_atomically(&args.output, |out| {
-        Ok(checkpoint::quantize_safetensors(
-            &bytes,
-            &input_name,
-            &options,
-            |name, view| match &only {
-                Some(only) => only.is_match(name),
-                None => checkpoint::is_default_quantize_target(view),
-            },
-            out,
-        )?)
-    })?;
-    report("quantized", &args.output, &summary, bytes.len(), start);
-    write_config(&args.input, &args.output, args.quant_type, &options)?;
+    let quantize = |bytes: &[u8], file: &str, out: &mut dyn Write| -> Result<ConversionSummary, Error> {
+        let select = |name: &str, view: &safetensors::tensor::TensorView<'_>| match &only {
+            Some(only) => only.is_match(name),
+            None => checkpoint::is_default_quantize_target(view),
+        };
+        Ok(checkpoint::quantize_safetensors(bytes, file, &options, select, out)?)
+    };
+    let (summary, input, output) = convert_checkpoint(&args.input, &args.output, &quantize)?;
+    report("quantized", &args.output, &summary, input_bytes(&args.input)?, start);
+    write_config(&input, &output, args.quant_type, &options)?;
     Ok(())
 }
 
 pub fn dequantize(args: DequantizeArgs) -> Result<(), Error> {
-    let bytes = map(&args.input)?;
     let start = Instant::now();
-    let input_name = args.input.display().to_string();
-    let summary =
-        write_atomically(&args.output, |out| Ok(checkpoint::dequantize_safetensors(&bytes, &input_name, out)?))?;
-    report("dequantized", &args.output, &summary, bytes.len(), start);
+    let dequantize = |bytes: &[u8], file: &str, out: &mut dyn Write| -> Result<ConversionSummary, Error> {
+        Ok(checkpoint::dequantize_safetensors(bytes, file, out)?)
+    };
+    let (summary, _, _) = convert_checkpoint(&args.input, &args.output, &dequantize)?;
+    report("dequantized", &args.output, &summary, input_bytes(&args.input)?, start);
     Ok(())
+}
+
+/// The bytes of every file of the checkpoint at `input`.
+fn input_bytes(input: &Path) -> Result<usize, Error> {
+    let mut total = 0;
+    for path in Checkpoint::open(input)?.files() {
+        total += std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len() as usize;
+    }
+    Ok(total)
 }
 
 fn report(verb: &str, output: &Path, summary: &ConversionSummary, bytes_in: usize, start: Instant) {

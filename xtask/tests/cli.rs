@@ -226,3 +226,86 @@ fn report_scores_candidates_and_refuses_a_stranger() {
     );
     assert!(!refused.exists(), "a refused run wrote {}", refused.display());
 }
+
+/// `quantize` and `dequantize` on a sharded checkpoint (the tiny model's f16 weights in three
+/// shards, saved by transformers): a folder with a shard of the same name for each input shard
+/// and an index that lists every tensor written; each shard equal to the single-file conversion
+/// of its input shard; the folder loading, through its index, as a pre-quantized bnb-4bit model;
+/// and dequantizing it giving dense shards with each weight back in f16.
+#[test]
+fn sharded_checkpoints_convert_shard_by_shard() {
+    use quantbound_llama::backend::Cpu;
+    use quantbound_llama::model::Llama;
+
+    let sharded =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/quantbound-llama/tests/data/tiny_llama/sharded");
+    let dir = tempfile::tempdir().unwrap();
+    let (quantized, dense) = (dir.path().join("nf4"), dir.path().join("dense"));
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let run = xtask(&[
+        "quantize",
+        "--input",
+        &path(&sharded),
+        "--output",
+        &path(&quantized),
+        "--double-quant",
+        "--only",
+        LINEARS,
+    ]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("quantized 14 tensors, copied 6"), "{}", text(&run));
+
+    // The index lists exactly what each shard holds, and the data bytes.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(quantized.join("model.safetensors.index.json")).unwrap()).unwrap();
+    let weight_map = index["weight_map"].as_object().unwrap();
+    let (mut listed, mut data_bytes) = (0, 0);
+    for i in 1..=3 {
+        let shard = format!("model-0000{i}-of-00003.safetensors");
+        let bytes = std::fs::read(quantized.join(&shard)).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for name in st.names() {
+            assert_eq!(weight_map[name], shard.as_str(), "{name}");
+            data_bytes += st.tensor(name).unwrap().data().len();
+            listed += 1;
+        }
+    }
+    assert_eq!(listed, weight_map.len());
+    assert_eq!(index["metadata"]["total_size"], data_bytes);
+    assert!(std::fs::read_to_string(quantized.join("config.json")).unwrap().contains("quantization_config"));
+
+    // Each shard is what quantizing that shard's file alone gives (the single-file path, byte for
+    // byte transformers' own bnb-4bit checkpoint in `quantize_matches_transformers_and_writes_config`).
+    for i in 1..=3 {
+        let shard = format!("model-0000{i}-of-00003.safetensors");
+        let alone = dir.path().join(&shard);
+        let run = xtask(&[
+            "quantize",
+            "--input",
+            &path(&sharded.join(&shard)),
+            "--output",
+            &path(&alone),
+            "--double-quant",
+            "--only",
+            LINEARS,
+        ]);
+        assert!(run.status.success(), "{}", text(&run));
+        assert!(std::fs::read(&alone).unwrap() == std::fs::read(quantized.join(&shard)).unwrap(), "{shard}");
+    }
+    // The folder loads through its index as a pre-quantized model.
+    let device = Default::default();
+    let model = Llama::<Cpu>::from_folder(&quantized, &device, &|_, t| Ok(t)).unwrap();
+    assert_eq!(model.linears().iter().filter(|(_, l)| l.is_quantized()).count(), 14);
+
+    let run = xtask(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
+    assert!(run.status.success(), "{}", text(&run));
+    let bytes = std::fs::read(dense.join("model-00001-of-00003.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let q = st.tensor("model.layers.0.self_attn.q_proj.weight").unwrap();
+    assert_eq!((q.dtype(), q.shape()), (safetensors::Dtype::F16, &[64usize, 64][..]));
+    assert!(!std::fs::read_to_string(dense.join("model.safetensors.index.json")).unwrap().contains("absmax"));
+
+    // An output folder that already holds something is refused, and left as it was.
+    let run = xtask(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
+    assert!(!run.status.success() && text(&run).contains("not empty"), "{}", text(&run));
+}
