@@ -344,9 +344,10 @@ impl<'a> Gguf<'a> {
                 info.name
             )));
         }
-        let len = numel / per_block * block_bytes;
+        // A product of dims that fits can still overflow in bytes (found by the gguf fuzz target).
+        let len = (numel / per_block).checked_mul(block_bytes);
         let start = self.data_start.checked_add(info.offset as usize);
-        match start.and_then(|s| s.checked_add(len).map(|e| (s, e))) {
+        match start.zip(len).and_then(|(s, len)| s.checked_add(len).map(|e| (s, e))) {
             Some((s, e)) if e <= self.bytes.len() => Ok(&self.bytes[s..e]),
             _ => Err(LlamaError::Truncated {
                 file: self.file.clone(),

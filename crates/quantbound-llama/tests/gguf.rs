@@ -110,6 +110,11 @@ fn bad_files_are_errors_not_panics() {
     let k = gguf(&[], &[("blk.0.ffn_down.weight", &[256], 10, vec![0; 84])]);
     let err = Gguf::parse(&k, "k.gguf").err().expect("Q2_K is unsupported");
     assert!(err.to_string().contains("blk.0.ffn_down.weight") && err.to_string().contains("not supported"), "{err}");
+    // Found by the gguf fuzz target: dims whose product fits in usize but whose bytes do not
+    // (2^62 f32 elements) overflowed the data length.
+    let huge = gguf(&[], &[("output_norm.weight", &[1 << 62], 0, vec![0; 4])]);
+    let err = Gguf::parse(&huge, "huge.gguf").err().expect("2^62 f32 do not fit");
+    assert!(err.to_string().contains("the data of output_norm.weight"), "{err}");
 }
 
 /// q_proj rows come back in transformers' order: per head, the even rows of llama.cpp's layout
