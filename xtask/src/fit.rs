@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use quantbound_codebook::{checkpoint, FloatDtype, FloatVec};
+use quantbound_codebook::{checkpoint, FloatDtype, FloatSlice, FloatVec};
 use quantbound_theory::bounds::{gaussian_distortion_rate, gaussian_entropy_bits, shannon_lower_bound};
 use quantbound_theory::fit_ggd;
 use quantbound_theory::histogram::{kl_to_gaussian_bits, SEED_BINS};
@@ -75,9 +75,21 @@ fn fit_file(path: &Path, only: Option<&Regex>, out: &mut BTreeMap<String, serde_
         let start = Instant::now();
         let view = st.tensor(name).expect("listed by the file");
         let dtype = FloatDtype::from_safetensors(view.dtype()).expect("filtered to floats");
-        let x = FloatVec::from_le_bytes(dtype, view.data())
-            .ok_or_else(|| format!("{file}: {name}: data length is not a multiple of the element size"))?
-            .to_f32_vec();
+        // An aligned f32 tensor is read in place from the mapping; anything else is widened into
+        // one f32 copy (never two: the tensor is the largest thing this command holds).
+        let widened;
+        let x: &[f32] = match FloatSlice::from_le_bytes(dtype, view.data()) {
+            Some(FloatSlice::F32(values)) => values,
+            _ => {
+                let values = FloatVec::from_le_bytes(dtype, view.data())
+                    .ok_or_else(|| format!("{file}: {name}: data length is not a multiple of the element size"))?;
+                widened = match values {
+                    FloatVec::F32(v) => v,
+                    other => other.to_f32_vec(),
+                };
+                &widened
+            }
+        };
         let n = x.len() as f64;
         let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
         let variance = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;

@@ -221,6 +221,9 @@ fn write_plan(
             continue;
         }
         if last.as_ref().is_none_or(|(input, _)| *input != planned.name) {
+            // The previous weight's conversion goes before the next one is made, so that no
+            // more than one converted weight is held at a time.
+            drop(last.take());
             last = Some((&planned.name, convert(&planned.name)?));
         }
         let (_, tensors) = last.as_ref().expect("just filled");
