@@ -5,21 +5,36 @@ mod common;
 
 use common::*;
 use quantbound_codebook::{
-    dequantize_blocks_reference, dynamic_map, quantize_blocks_reference, Absmax, Blocksize, DoubleQuant, QuantType,
-    QuantizeOptions, Quantized4bit,
+    dequantize_blocks_reference, dynamic_map, quantize_blocks_reference, Absmax, Blocksize, DoubleQuant, FloatVec,
+    QuantType, QuantizeOptions, Quantized4bit,
 };
 use safetensors::SafeTensors;
 
-/// One failure description per mismatching case, so a run lists all of them at once.
-fn check_case(case: &serde_json::Value) -> Vec<String> {
+/// A golden case's file bytes, its input tensor and shape, and the options bnb quantized it with.
+struct GoldenCase {
+    bytes: Vec<u8>,
+    input: FloatVec,
+    shape: Vec<usize>,
+    options: QuantizeOptions,
+}
+
+fn golden_case(case: &serde_json::Value) -> GoldenCase {
     let name = case["name"].as_str().unwrap();
     let bytes = read(golden_dir().join(case["file"].as_str().unwrap()));
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let (input, shape) = float_tensor(&st, "input");
+    let (input, shape) = float_tensor(&SafeTensors::deserialize(&bytes).unwrap(), "input");
     let quant_type = QuantType::parse(case["quant_type"].as_str().unwrap(), name).unwrap();
     let blocksize = Blocksize::new(case["blocksize"].as_u64().unwrap() as usize, name).unwrap();
     let double_quant = case["compress_statistics"].as_bool().unwrap();
     let options = QuantizeOptions { codebook: quant_type.codebook(), blocksize, double_quant };
+    GoldenCase { bytes, input, shape, options }
+}
+
+/// One failure description per mismatching case, so a run lists all of them at once.
+fn check_case(case: &serde_json::Value) -> Vec<String> {
+    let name = case["name"].as_str().unwrap();
+    let GoldenCase { bytes, input, shape, options } = golden_case(case);
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let (blocksize, double_quant) = (options.blocksize, options.double_quant);
     let mut failures = Vec::new();
     let mut fail = |what: String| failures.push(format!("{name}: {what}"));
 
@@ -172,12 +187,9 @@ fn nan_absmax_bits_are_bnbs_at_every_level() {
     assert_eq!(cases.len(), 2, "nonfinite_nf4 and nonfinite_fp4");
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let bytes = read(golden_dir().join(case["file"].as_str().unwrap()));
+        let GoldenCase { bytes, input, shape, options } = golden_case(case);
         let st = SafeTensors::deserialize(&bytes).unwrap();
-        let (input, shape) = float_tensor(&st, "input");
-        let quant_type = QuantType::parse(case["quant_type"].as_str().unwrap(), name).unwrap();
-        let blocksize = Blocksize::new(case["blocksize"].as_u64().unwrap() as usize, name).unwrap();
-        let options = QuantizeOptions { codebook: quant_type.codebook(), blocksize, double_quant: false };
+        let blocksize = options.blocksize;
         let expected: Vec<u32> = f32_tensor(&st, "absmax").iter().map(|a| a.to_bits()).collect();
         assert!(expected.contains(&0xffff_ffff) && expected.contains(&0x7fc0_0000), "{name}: {expected:x?}");
         let (_, reference) = quantize_blocks_reference(input.as_slice(), blocksize, &options.codebook);
