@@ -78,6 +78,15 @@ impl Checkpoint {
         Ok(Checkpoint::Sharded { dir, index })
     }
 
+    /// The file that stands for the checkpoint: the safetensors file or the index; and where the
+    /// matching file of a converted copy goes, given the `output` the user named.
+    pub fn anchors(&self, output: &Path) -> (PathBuf, PathBuf) {
+        match self {
+            Checkpoint::File(path) => (path.clone(), output.to_path_buf()),
+            Checkpoint::Sharded { dir, .. } => (dir.join(shards::INDEX_FILE), output.join(shards::INDEX_FILE)),
+        }
+    }
+
     /// The safetensors files to read, in order.
     pub fn files(&self) -> Vec<PathBuf> {
         match self {

@@ -11,8 +11,6 @@ use quantbound_codebook::checkpoint::{self, ConversionSummary};
 use quantbound_codebook::{Blocksize, QuantType, QuantizeOptions};
 use regex::Regex;
 
-use quantbound_codebook::shards;
-
 use crate::files::{map, write_atomically, write_folder_atomically, write_index, written_tensors, Checkpoint, Error};
 
 #[derive(Args)]
@@ -54,29 +52,47 @@ pub struct DequantizeArgs {
 /// Converts one safetensors buffer (`file` labels errors) into `out`.
 type Convert<'a> = dyn Fn(&[u8], &str, &mut dyn Write) -> Result<ConversionSummary, Error> + 'a;
 
+/// What [`convert_checkpoint`] did.
+struct Converted {
+    summary: ConversionSummary,
+    bytes_in: usize,
+}
+
 /// Runs `convert` over the checkpoint at `input`: one file into the file `output`, or each shard
 /// into a shard of the same name in the folder `output`, with a rewritten index; streamed a
-/// tensor at a time, one shard mapped at a time. Returns the summary over all of it and where
-/// the index or file went (for the config beside it).
+/// tensor at a time, one shard mapped at a time. A checkpoint in which nothing converts is an
+/// error (`nothing` says why), found before the output is put in place; a single shard with
+/// nothing to convert (the embeddings' shard, say) is not.
 fn convert_checkpoint(
+    checkpoint: &Checkpoint,
     input: &Path,
     output: &Path,
+    nothing: &str,
     convert: &Convert<'_>,
-) -> Result<(ConversionSummary, PathBuf, PathBuf), Error> {
-    match Checkpoint::open(input)? {
+) -> Result<Converted, Error> {
+    let nothing = || -> Error { format!("{}: {nothing}", input.display()).into() };
+    match checkpoint {
         Checkpoint::File(path) => {
-            let bytes = map(&path)?;
+            let bytes = map(path)?;
             let name = path.display().to_string();
-            let summary = write_atomically(output, |out| convert(&bytes, &name, out))?;
-            Ok((summary, path, output.to_path_buf()))
+            let summary = write_atomically(output, |out| {
+                let summary = convert(&bytes, &name, out)?;
+                if summary.converted.is_empty() {
+                    return Err(nothing());
+                }
+                Ok(summary)
+            })?;
+            Ok(Converted { summary, bytes_in: bytes.len() })
         }
-        checkpoint @ Checkpoint::Sharded { .. } => {
+        Checkpoint::Sharded { .. } => {
             let files = checkpoint.files();
+            let mut bytes_in = 0;
             let summary = write_folder_atomically(output, |dir| {
                 let mut total = ConversionSummary::default();
                 let (mut shards, mut total_size) = (BTreeMap::new(), 0);
                 for path in &files {
                     let bytes = map(path)?;
+                    bytes_in += bytes.len();
                     let shard_name = path.file_name().expect("a shard is a file").to_string_lossy().into_owned();
                     let target = dir.join(&shard_name);
                     let file = File::create(&target).map_err(|e| format!("{}: {e}", target.display()))?;
@@ -90,11 +106,13 @@ fn convert_checkpoint(
                     total.copied.extend(summary.copied);
                     total.bytes_written += summary.bytes_written;
                 }
+                if total.converted.is_empty() {
+                    return Err(nothing());
+                }
                 write_index(dir, &shards, total_size)?;
                 Ok(total)
             })?;
-            let Checkpoint::Sharded { dir, .. } = checkpoint else { unreachable!("matched above") };
-            Ok((summary, dir.join(shards::INDEX_FILE), output.join(shards::INDEX_FILE)))
+            Ok(Converted { summary, bytes_in })
         }
     }
 }
@@ -114,9 +132,20 @@ pub fn quantize(args: QuantizeArgs) -> Result<(), Error> {
         };
         Ok(checkpoint::quantize_safetensors(bytes, file, &options, select, out)?)
     };
-    let (summary, input, output) = convert_checkpoint(&args.input, &args.output, &quantize)?;
-    report("quantized", &args.output, &summary, input_bytes(&args.input)?, start);
-    write_config(&input, &output, args.quant_type, &options)?;
+    let nothing = "no tensor to quantize (--only matched none, or no floating-point tensor has rank ≥ 2)";
+    let checkpoint = Checkpoint::open(&args.input)?;
+    let (input, output) = checkpoint.anchors(&args.output);
+    // The config is read (and so checked) before anything is written.
+    let config = quantized_config(&input, &output, args.quant_type, &options)?;
+    let done = convert_checkpoint(&checkpoint, &args.input, &args.output, nothing, &quantize)?;
+    report("quantized", &args.output, &done.summary, done.bytes_in, start);
+    if let Some((target, json)) = config {
+        write_atomically(&target, |out| Ok(out.write_all(json.as_bytes())?))?;
+        println!(
+            "wrote {} with quantization_config (blocksize is read from each tensor's quant state)",
+            target.display()
+        );
+    }
     Ok(())
 }
 
@@ -125,18 +154,10 @@ pub fn dequantize(args: DequantizeArgs) -> Result<(), Error> {
     let dequantize = |bytes: &[u8], file: &str, out: &mut dyn Write| -> Result<ConversionSummary, Error> {
         Ok(checkpoint::dequantize_safetensors(bytes, file, out)?)
     };
-    let (summary, _, _) = convert_checkpoint(&args.input, &args.output, &dequantize)?;
-    report("dequantized", &args.output, &summary, input_bytes(&args.input)?, start);
+    let nothing = "no bnb-4bit weight to dequantize (no tensor has a quant_state.bitsandbytes__nf4 or __fp4 beside it)";
+    let done = convert_checkpoint(&Checkpoint::open(&args.input)?, &args.input, &args.output, nothing, &dequantize)?;
+    report("dequantized", &args.output, &done.summary, done.bytes_in, start);
     Ok(())
-}
-
-/// The bytes of every file of the checkpoint at `input`.
-fn input_bytes(input: &Path) -> Result<usize, Error> {
-    let mut total = 0;
-    for path in Checkpoint::open(input)?.files() {
-        total += std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len() as usize;
-    }
-    Ok(total)
 }
 
 fn report(verb: &str, output: &Path, summary: &ConversionSummary, bytes_in: usize, start: Instant) {
@@ -153,15 +174,20 @@ fn report(verb: &str, output: &Path, summary: &ConversionSummary, bytes_in: usiz
 
 /// A Hugging Face model folder needs `config.json` with a `quantization_config` for transformers
 /// to load bnb-4bit weights. When the input sits beside a config.json and the output goes to
-/// another folder, write one there with the settings used.
-fn write_config(input: &Path, output: &Path, quant_type: QuantType, options: &QuantizeOptions) -> Result<(), Error> {
+/// another folder, the config to write there with the settings used: its path and text.
+fn quantized_config(
+    input: &Path,
+    output: &Path,
+    quant_type: QuantType,
+    options: &QuantizeOptions,
+) -> Result<Option<(PathBuf, String)>, Error> {
     let folder =
         |p: &Path| p.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }).map(Path::to_path_buf);
-    let (Some(in_dir), Some(out_dir)) = (folder(input), folder(output)) else { return Ok(()) };
+    let (Some(in_dir), Some(out_dir)) = (folder(input), folder(output)) else { return Ok(None) };
     let source = in_dir.join("config.json");
     let target = out_dir.join("config.json");
     if !source.is_file() || std::fs::canonicalize(&in_dir).ok() == std::fs::canonicalize(&out_dir).ok() {
-        return Ok(());
+        return Ok(None);
     }
     let text = std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;
     let mut config: serde_json::Value =
@@ -183,7 +209,5 @@ fn write_config(input: &Path, output: &Path, quant_type: QuantType, options: &Qu
         "llm_int8_threshold": 6.0,
     });
     let json = serde_json::to_string_pretty(&config).expect("a JSON value serialises");
-    write_atomically(&target, |out| Ok(out.write_all(json.as_bytes())?))?;
-    println!("wrote {} with quantization_config (blocksize is read from each tensor's quant state)", target.display());
-    Ok(())
+    Ok(Some((target, json)))
 }

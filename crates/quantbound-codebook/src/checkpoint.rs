@@ -141,9 +141,6 @@ pub fn dequantize_safetensors(input: &[u8], file: &str, out: impl Write) -> Resu
         let outputs = vec![(name.to_owned(), q.state.dtype.to_safetensors(), q.state.shape.clone())];
         plan.push(Planned { name: name.to_owned(), outputs, convert: true });
     }
-    if sidecars.is_empty() {
-        return Err(CodebookError::NothingToDequantize { file: file.to_owned() });
-    }
     plan.retain(|p| !sidecars.contains(&p.name));
     write_plan(&st, input, file, plan, out, |name| {
         let q = hf::from_safetensors(&st, name, file)?;

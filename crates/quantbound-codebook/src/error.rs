@@ -45,11 +45,6 @@ pub enum CodebookError {
     #[error("{file}: {tensor} is already a bnb-4bit weight; quantize takes a dense (f32, f16 or bf16) checkpoint")]
     AlreadyQuantized { file: String, tensor: String },
 
-    #[error(
-        "{file}: no bnb-4bit weight to dequantize (no tensor has a quant_state.bitsandbytes__nf4 or __fp4 beside it)"
-    )]
-    NothingToDequantize { file: String },
-
     #[error("{file}: {tensor}: element {index} is {value}; a checkpoint's weights must be finite")]
     NonFinite { file: String, tensor: String, index: usize, value: f32 },
 
