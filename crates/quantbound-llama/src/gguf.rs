@@ -338,6 +338,11 @@ impl<'a> Gguf<'a> {
         let numel = info.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d as usize));
         let malformed = |reason: String| LlamaError::Malformed { file: self.file.clone(), reason };
         let numel = numel.ok_or_else(|| malformed(format!("{}: dims {:?} overflow", info.name, info.dims)))?;
+        // A zero dim beside a huge one holds no data yet drives loops over the other (the gguf
+        // fuzz target's timeout: 2^60 rows of nothing through the q/k un-permutation).
+        if numel == 0 {
+            return Err(malformed(format!("{}: dims {:?} hold no elements", info.name, info.dims)));
+        }
         if !numel.is_multiple_of(per_block) {
             return Err(malformed(format!(
                 "{}: {numel} elements is not a whole number of {per_block}-element blocks",

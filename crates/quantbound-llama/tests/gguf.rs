@@ -115,6 +115,11 @@ fn bad_files_are_errors_not_panics() {
     let huge = gguf(&[], &[("output_norm.weight", &[1 << 62], 0, vec![0; 4])]);
     let err = Gguf::parse(&huge, "huge.gguf").err().expect("2^62 f32 do not fit");
     assert!(err.to_string().contains("the data of output_norm.weight"), "{err}");
+    // Found by the gguf fuzz target (a timeout): a zero dim beside 2^60 rows holds no data but
+    // drove the q/k un-permutation over every row.
+    let empty = gguf(&[], &[("blk.0.attn_q.weight", &[0, 1 << 60], 0, vec![])]);
+    let err = Gguf::parse(&empty, "empty.gguf").err().expect("a tensor of no elements is refused");
+    assert!(err.to_string().contains("blk.0.attn_q.weight") && err.to_string().contains("no elements"), "{err}");
 }
 
 /// q_proj rows come back in transformers' order: per head, the even rows of llama.cpp's layout
