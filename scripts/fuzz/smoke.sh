@@ -9,10 +9,13 @@
 #
 # The sanitizer is off (-s none): the targets' oracles are panics, debug assertions, overflow
 # checks and, for the kernels, a bit-for-bit comparison with the scalar reference, and without
-# AddressSanitizer each target runs several times as many inputs in its half minute.
+# AddressSanitizer each target runs several times as many inputs in its half minute. The seed
+# is fixed (FUZZ_SEED, 1), so a run explores the same inputs in the same order on every machine,
+# as far as its time allows: a failure here reproduces with the same seed.
 set -euo pipefail
 cd "$(dirname "$0")/../../fuzz"
 seconds=${FUZZ_SECONDS:-30}
+seed=${FUZZ_SEED:-1}
 
 rustup toolchain list | grep -q '^nightly' || { echo "fuzz smoke: no nightly toolchain (rustup toolchain list)" >&2; exit 1; }
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
@@ -34,7 +37,8 @@ for target in gguf gguf_tokenizer bnb_state config checkpoint kernels; do
   status=0
   # shellcheck disable=SC2086 # the extra seed folders are a word list
   cargo +nightly fuzz run -s none "$target" "$work" "corpus/$target" ${extra[$target]} -- \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    -seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 ||
+    status=$?
   grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$log" | sed "s/^/$target: /" || true
   rm -rf "$work"
   if [ "$status" -ne 0 ]; then
