@@ -403,3 +403,62 @@ fn tiny_report_numbers_are_unchanged() {
     same_fields("report", &expected, &actual, rel, &mut diffs);
     assert!(diffs.is_empty(), "{} fields differ:\n{}", diffs.len(), diffs.join("\n"));
 }
+
+/// `--weights-only` on the tiny fixture gives the weight half of the full report bit for bit:
+/// every format's bits per weight and weight MSE, every linear's row, and the seed tensor's
+/// theory. (The full report's weight MSEs are checked against the codebook crate's quantization
+/// of the checkpoint in `tiny_report_matches_independent_computations`.) It refuses candidates,
+/// which need the forward passes.
+#[test]
+fn weights_only_report_is_the_full_reports_weight_half() {
+    let bytes = std::fs::read(tiny().join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&bytes).unwrap();
+    let options = ReportOptions {
+        formats: vec![FormatName::Nf4, FormatName::Fp4, FormatName::Af4],
+        sensitivity: quantbound::report::SensitivityMode::Off,
+        ..tiny_options(&reference)
+    };
+    let full = quantbound::report::run::<Cpu>(&options, &Default::default(), &NoProgress).unwrap();
+    let weights = quantbound::report::run_weights_only(&options, &NoProgress).unwrap();
+    assert_eq!(weights.formats.len(), full.formats.len());
+    for (w, f) in weights.formats.iter().zip(&full.formats) {
+        assert_eq!(w.format, f.format);
+        assert_eq!(w.bits_per_weight.to_bits(), f.bits_per_weight.to_bits(), "{}", f.format);
+        assert_eq!(w.storage_bytes, f.storage_bytes, "{}", f.format);
+        assert_eq!(w.seed_layer_weight_mse.to_bits(), f.seed_layer_weight_mse.to_bits(), "{}", f.format);
+        assert_eq!(w.mean_weight_mse.to_bits(), f.mean_weight_mse.to_bits(), "{}", f.format);
+    }
+    assert_eq!(weights.layers.len(), full.layers.len());
+    for (w, f) in weights.layers.iter().zip(&full.layers) {
+        assert_eq!((w.layer, w.linear, w.format), (f.layer, f.linear, f.format));
+        assert_eq!((w.weight_mse.to_bits(), w.sigma.to_bits()), (f.mse.to_bits(), f.sigma.to_bits()));
+        assert_eq!(
+            (w.ggd_beta.to_bits(), w.kl_to_gauss_bits.to_bits()),
+            (f.ggd_beta.to_bits(), f.kl_to_gauss_bits.to_bits())
+        );
+    }
+    let (wt, ft) = (&weights.theory, &full.theory);
+    assert_eq!(wt.tensor, ft.tensor);
+    assert_eq!((wt.sigma.to_bits(), wt.h_ggd_bits.to_bits()), (ft.sigma.to_bits(), ft.h_ggd_bits.to_bits()));
+    assert_eq!(wt.rates.len(), ft.rates.len());
+    for (w, f) in wt.rates.iter().zip(&ft.rates) {
+        assert_eq!((w.rate.to_bits(), w.slb_ggd.to_bits()), (f.rate.to_bits(), f.slb_ggd.to_bits()));
+        assert_eq!(w.blahut_arimoto.to_bits(), f.blahut_arimoto.to_bits());
+    }
+    // The dtypes of the decoder linears only (the full report counts every tensor it loads).
+    assert!(weights.model.weight_dtypes.keys().eq(full.model.weight_dtypes.keys()));
+    assert_eq!(weights.model.weight_dtypes.values().sum::<usize>(), 2 * 7);
+
+    // Written as a report folder: report.json reads back, layers.csv has a row per linear and format.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("weights");
+    quantbound::report::render::write_weights_report(&weights, &out, false).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["formats"].as_array().unwrap().len(), 3);
+    assert_eq!(std::fs::read_to_string(out.join("layers.csv")).unwrap().lines().count(), 1 + 2 * 7 * 3);
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("## Weight MSE"));
+
+    let candidates = vec![("x".to_owned(), ModelSpec::Folder(tiny()))];
+    let err = quantbound::report::run_weights_only(&ReportOptions { candidates, ..options }, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("--candidate"), "{err}");
+}

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quantbound_codebook::Blocksize;
 use quantbound_formats::FormatName;
 use quantbound_llama::backend::Cpu;
-use quantbound_report::render::{refuse_existing, write_report};
+use quantbound_report::render::{refuse_existing, write_report, write_weights_report};
 use quantbound_report::{
     Device, ModelSpec, Progress, RefDtype, ReportOptions, Rotation, SensitivityMode, Stage, Texts,
 };
@@ -66,6 +66,11 @@ pub struct ReportArgs {
     /// Replace an existing output directory.
     #[arg(long)]
     force: bool,
+    /// The weight half only, for checkpoints too large to run: each decoder linear read from the
+    /// checkpoint on its own, fitted and quantized by every format, then dropped; no forward pass,
+    /// so no texts, function metrics, sensitivity or candidates.
+    #[arg(long, conflicts_with_all = ["candidates", "texts", "text_file"])]
+    weights_only: bool,
 }
 
 /// indicatif bars, one per stage.
@@ -156,6 +161,9 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
             .collect::<Result<_, Error>>()?,
     };
     let start = std::time::Instant::now();
+    if args.weights_only {
+        return weights_only(&options, &args.out, args.force, start);
+    }
     let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
     write_report(&report, &args.out, args.force)?;
     println!(
@@ -217,6 +225,37 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         report.settings.backend,
         report.settings.sequences,
         report.settings.distinct_sequences
+    );
+    Ok(())
+}
+
+/// `--weights-only`: the weight half, written to `out`, and its summary.
+fn weights_only(
+    options: &ReportOptions,
+    out: &std::path::Path,
+    force: bool,
+    start: std::time::Instant,
+) -> Result<(), Error> {
+    let report = quantbound_report::run_weights_only(options, &Bars)?;
+    write_weights_report(&report, out, force)?;
+    println!("\n{:<12} {:>12} {:>14} {:>16}", "format", "bits/weight", "weight MSE", "mean weight MSE");
+    for f in &report.formats {
+        println!(
+            "{:<12} {:>12.4} {:>14.4e} {:>16.4e}",
+            f.format.as_str().to_uppercase(),
+            f.bits_per_weight,
+            f.seed_layer_weight_mse,
+            f.mean_weight_mse
+        );
+    }
+    println!(
+        "\nweights only: {} decoder linears, {} weights; h_ggd {:.4} bits; wrote {} in {:.1} s (SIMD {})",
+        report.model.quantized_linears,
+        report.model.quantized_weights,
+        report.theory.h_ggd_bits,
+        out.display(),
+        start.elapsed().as_secs_f64(),
+        report.settings.simd
     );
     Ok(())
 }

@@ -254,7 +254,10 @@ fn folder_config(dir: &Path) -> Result<LlamaConfig> {
 
 /// Maps the GGUF at `path` and hands its parsed form and file name to `f`; the mapping lives only
 /// for the call.
-fn with_gguf<T>(path: &Path, f: impl FnOnce(&Gguf<'_>, &str) -> Result<T>) -> Result<T> {
+fn with_gguf<T, E: From<LlamaError>>(
+    path: &Path,
+    f: impl FnOnce(&Gguf<'_>, &str) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     let name = path.display().to_string();
     let io = |source| crate::LlamaError::Io { file: name.clone(), source };
     let file = std::fs::File::open(path).map_err(io)?;
@@ -262,6 +265,23 @@ fn with_gguf<T>(path: &Path, f: impl FnOnce(&Gguf<'_>, &str) -> Result<T>) -> Re
     // model loads.
     let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
     f(&Gguf::parse(&bytes, &name)?, &name)
+}
+
+/// The configuration and weights of the checkpoint at `path` (a GGUF file, or a Hugging Face
+/// folder of one safetensors file or shards), handed to `f` without building the model: for
+/// analyses that read one tensor at a time, so that memory follows the largest tensor.
+pub fn with_weights<T, E: From<LlamaError>>(
+    path: &Path,
+    f: impl FnOnce(&LlamaConfig, &dyn WeightSource) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    if path.is_dir() {
+        let config = folder_config(path)?;
+        return f(&config, &SafetensorsFolder::open(path)?);
+    }
+    with_gguf(path, |gguf, name| {
+        let config = LlamaConfig::from_gguf(gguf, name)?;
+        f(&config, &GgufWeights::new(gguf, name))
+    })
 }
 
 /// A change applied to each weight on the host before it goes to the device (by name).

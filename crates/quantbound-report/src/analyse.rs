@@ -67,9 +67,12 @@ pub(crate) struct Analysis {
     pub seed_weights: Vec<f32>,
 }
 
+/// One decoder linear's weights on the host: its id, `[out, in]` shape and values.
+pub(crate) type LinearWeights = (LinearId, [usize; 2], Vec<f32>);
+
 /// Analyses every decoder linear of `reference`, a layer at a time: its linears' weights come off
 /// the device one by one, then are fitted and quantized in parallel (the fits dominate; this bounds
-/// host memory to one layer).
+/// host memory to one layer). The quantized states are kept, to build the formats' models.
 pub(crate) fn analyse<B: QuantBackend>(
     reference: &Llama<B>,
     options: &ReportOptions,
@@ -77,8 +80,25 @@ pub(crate) fn analyse<B: QuantBackend>(
     progress: &dyn Progress,
 ) -> Result<Analysis> {
     let linears = reference.linears();
-    let stage = progress.stage("fitting and quantizing the weights", linears.len() as u64);
-    let mut stats = Vec::with_capacity(linears.len());
+    let layers = linears
+        .chunk_by(|a, b| a.0.layer == b.0.layer)
+        .map(|layer| Ok(layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect()));
+    analyse_layers(linears.len(), layers, options, seed, progress, true)
+}
+
+/// The analysis of `count` decoder linears that `layers` yields in groups analysed in parallel (a
+/// layer's seven, or one at a time), in [`Llama::linears`] order. With `keep_states` false the
+/// quantized states are dropped once measured (`--weights-only`).
+pub(crate) fn analyse_layers(
+    count: usize,
+    layers: impl Iterator<Item = Result<Vec<LinearWeights>>>,
+    options: &ReportOptions,
+    seed: LinearId,
+    progress: &dyn Progress,
+    keep_states: bool,
+) -> Result<Analysis> {
+    let stage = progress.stage("fitting and quantizing the weights", count as u64);
+    let mut stats = Vec::with_capacity(count);
     let quantizers = options.formats.iter().map(|&f| options.format(f)).collect::<Result<Vec<_>>>()?;
     let mut formats: Vec<FormatAnalysis> = quantizers
         .iter()
@@ -97,9 +117,9 @@ pub(crate) fn analyse<B: QuantBackend>(
     let mut subsampling = SeedSubsampling::new();
     // Weights and their bits where a format stores a shape otherwise than its nominal rate.
     let (mut bits, mut numel) = (vec![None::<f64>; formats.len()], 0usize);
-    for layer in linears.chunk_by(|a, b| a.0.layer == b.0.layer) {
-        let weights: Vec<(LinearId, [usize; 2], Vec<f32>)> =
-            layer.iter().map(|(id, linear)| (*id, linear.shape(), linear.weight_values())).collect();
+    for weights in layers {
+        let weights = weights?;
+        let (layer, count) = (weights.first().map_or(0, |(id, _, _)| id.layer), weights.len() as u64);
         let analysed = weights
             .par_iter()
             .map(|(id, shape, w)| analyse_linear(*id, shape, w, &quantizers, options.rotate))
@@ -126,15 +146,17 @@ pub(crate) fn analyse<B: QuantBackend>(
                 format.errors.push(error);
                 format.rates.push(rate);
                 format.storage_bytes += q.storage_bytes();
-                format.states.insert(id, q);
+                if keep_states {
+                    format.states.insert(id, q);
+                }
             }
             numel += w.len();
             if id == seed {
                 seed_weights = w;
             }
         }
-        stage.inc(layer.len() as u64);
-        tracing::debug!(layer = layer[0].0.layer, "analysed");
+        stage.inc(count);
+        tracing::debug!(layer, "analysed");
     }
     stage.finish();
     for (format, bits) in formats.iter_mut().zip(bits) {
@@ -142,7 +164,9 @@ pub(crate) fn analyse<B: QuantBackend>(
             format.bits_per_weight = bits / numel as f64;
         }
     }
-    let seed = stats.iter().position(|s| s.id == seed).expect("the caller checked the seed's layer");
+    let seed = stats.iter().position(|s| s.id == seed).ok_or_else(|| {
+        crate::error::ReportError::Invalid(format!("{} is not among the analysed linears", seed.tensor_name()))
+    })?;
     Ok(Analysis { stats, formats, seed, seed_weights })
 }
 

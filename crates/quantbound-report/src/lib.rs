@@ -28,6 +28,7 @@ mod run;
 mod sensitivity;
 pub mod texts;
 mod theory;
+pub mod weights_only;
 
 pub use error::{ReportError, Result};
 pub use options::{Device, ModelSpec, RefDtype, ReportOptions, Rotation, SensitivityMode};
@@ -35,3 +36,4 @@ pub use progress::{NoProgress, Progress, Stage};
 pub use report::Report;
 pub use run::run;
 pub use texts::{Texts, DEFAULT_SENTENCE};
+pub use weights_only::{run_weights_only, WeightsReport};

@@ -7,6 +7,7 @@ mod candidates;
 mod seed;
 mod sensitivity;
 mod table;
+mod weights;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use quantbound_llama::layout::LinearKind;
 
 use crate::error::{ReportError, Result};
 use crate::report::Report;
+use crate::weights_only::WeightsReport;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     move |source| ReportError::Io { file: path.display().to_string(), source }
@@ -24,12 +26,24 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 /// directory that is renamed to `out` at the end, so `out` either holds a whole report or does not
 /// exist. An existing `out` is an error unless `force`, which replaces it.
 pub fn write_report(report: &Report, out: &Path, force: bool) -> Result<()> {
+    write_directory(out, force, |dir| write_into(report, dir))
+}
+
+/// Writes a weights-only report into `out` ([`weights::write_into`]), as atomically as
+/// [`write_report`].
+pub fn write_weights_report(report: &WeightsReport, out: &Path, force: bool) -> Result<()> {
+    write_directory(out, force, |dir| weights::write_into(report, dir))
+}
+
+/// Fills a temporary sibling of `out` with `write` and renames it to `out` (replacing an existing
+/// `out` only with `force`); on any error the temporary directory is removed.
+fn write_directory(out: &Path, force: bool, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     refuse_existing(out, force)?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let name = out.file_name().map_or("report".into(), |n| n.to_string_lossy().into_owned());
     let temp: PathBuf = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let written = write_into(report, &temp).and_then(|()| {
+    let written = std::fs::create_dir_all(&temp).map_err(io(&temp)).and_then(|()| write(&temp)).and_then(|()| {
         if out.exists() {
             std::fs::remove_dir_all(out).map_err(io(out))?;
         }
@@ -68,8 +82,13 @@ fn write_into(report: &Report, dir: &Path) -> Result<()> {
 
 /// `layers.csv`: one row per (layer, linear, format), the columns [`LinearRow`]'s fields.
 pub fn csv(report: &Report) -> Result<String> {
+    csv_rows(&report.layers)
+}
+
+/// A CSV of `rows`, the columns their fields.
+fn csv_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
-    for row in &report.layers {
+    for row in rows {
         writer.serialize(row).map_err(|e| ReportError::Invalid(format!("layers.csv: {e}")))?;
     }
     let bytes = writer.into_inner().map_err(|e| ReportError::Invalid(format!("layers.csv: {e}")))?;
