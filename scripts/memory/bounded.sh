@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The memory bound of issue 14: the weight-only commands (fit, quantize, dequantize) stream a
-# sharded checkpoint larger than the memory they are allowed, one shard mapped and one tensor
-# converted at a time. Each runs in a memory cgroup limited to LIMIT_MIB (default 1024) on a
-# generated checkpoint of SHARDS × TENSORS f32 tensors of ROWS × COLS (default 4 × 6 × 8192²:
-# 6 GiB, largest tensor 256 MiB). It must exit 0 without the OOM killer, and its peak anonymous
-# memory (RssAnon, sampled every 20 ms: the memory that is really the process's; the mapped
-# checkpoint's pages are page cache, which the cgroup reclaims) must stay under PERCENT (default
-# 150) % of the largest tensor. Prints a row of figures per command.
+# The memory bound of issue 14: the weight-only commands (fit, quantize, dequantize and
+# report --weights-only) stream a sharded checkpoint larger than the memory they are allowed, one
+# shard mapped and one tensor converted at a time. Each runs in a memory cgroup limited to
+# LIMIT_MIB (default 1024) on a generated Llama of SHARDS layers, one layer's seven f32 linears of
+# ROWS × COLS per shard (default 4 × 7 × 8192²: 7 GiB, largest tensor 256 MiB). It must exit 0
+# without the OOM killer, and its peak anonymous memory (RssAnon, sampled every 20 ms: the
+# memory that is really the process's; the mapped checkpoint's pages are page cache, which the
+# cgroup reclaims) must stay under PERCENT (default 150) % of the largest tensor, or REPORT_PERCENT
+# (default 350) % for the report, which holds the tensor it analyses, the seed tensor (kept
+# for the theory), a dequantized copy and the fit's work at once. Prints a row of figures per command.
 #
 # Needs root for the cgroup (v1 memory controller, or v2 with memory enabled) and about twice
 # the checkpoint's size free under WORK (default /var/tmp). BIN overrides the binary (default: a
 # release build of xtask). Not run by CI: it writes gigabytes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SHARDS=${SHARDS:-4} TENSORS=${TENSORS:-6} ROWS=${ROWS:-8192} COLS=${COLS:-8192}
-LIMIT_MIB=${LIMIT_MIB:-1024} PERCENT=${PERCENT:-150} WORK=${WORK:-/var/tmp}
+SHARDS=${SHARDS:-4} ROWS=${ROWS:-8192} COLS=${COLS:-8192}
+LIMIT_MIB=${LIMIT_MIB:-1024} PERCENT=${PERCENT:-150} REPORT_PERCENT=${REPORT_PERCENT:-350} WORK=${WORK:-/var/tmp}
 if [ -z "${BIN:-}" ]; then
   cargo build --release -p xtask
   BIN=target/release/xtask
@@ -22,7 +24,7 @@ fi
 tensor_mib=$((ROWS * COLS * 4 / 1048576))
 work=$(mktemp -d "$WORK/quantbound-memory.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-python3 scripts/memory/make_checkpoint.py "$work/dense" --shards "$SHARDS" --tensors "$TENSORS" --rows "$ROWS" --cols "$COLS"
+python3 scripts/memory/make_checkpoint.py "$work/dense" --shards "$SHARDS" --rows "$ROWS" --cols "$COLS"
 
 # A fresh memory cgroup of LIMIT_MIB; prints its folder.
 make_cgroup() {
@@ -45,8 +47,8 @@ status_kib() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status" 2>/de
 
 failed=0
 run() {
-  local label=$1
-  shift
+  local label=$1 percent=$2
+  shift 2
   local cg
   cg=$(make_cgroup "$label")
   # Drop the page cache (where allowed), so that the checkpoint's pages are read, and charged,
@@ -71,16 +73,18 @@ run() {
   if [ "$code" -ne 0 ]; then
     tail -n 5 "$work/$label.log" >&2
     failed=1
-  elif [ $((anon / 1024)) -gt $((PERCENT * tensor_mib / 100)) ]; then
-    echo "$label: peak RssAnon $((anon / 1024)) MiB is more than $PERCENT % of the largest tensor ($tensor_mib MiB)" >&2
+  elif [ $((anon / 1024)) -gt $((percent * tensor_mib / 100)) ]; then
+    echo "$label: peak RssAnon $((anon / 1024)) MiB is more than $percent % of the largest tensor ($tensor_mib MiB)" >&2
     failed=1
   fi
 }
 
 echo "limit ${LIMIT_MIB} MiB; checkpoint $(du -sm "$work/dense" | cut -f1) MiB in $SHARDS shards; largest tensor $tensor_mib MiB"
 printf '%-11s %6s %8s %14s %12s %10s\n' command exit "seconds" "peak RssAnon" "peak VmHWM" "OOM kills"
-run fit "$BIN" fit --input "$work/dense" --json "$work/fit.json"
-run quantize "$BIN" quantize --input "$work/dense" --output "$work/nf4" --double-quant
-run dequantize "$BIN" dequantize --input "$work/nf4" --output "$work/dequantized"
+run fit "$PERCENT" "$BIN" fit --input "$work/dense" --json "$work/fit.json"
+run quantize "$PERCENT" "$BIN" quantize --input "$work/dense" --output "$work/nf4" --double-quant
+run dequantize "$PERCENT" "$BIN" dequantize --input "$work/nf4" --output "$work/dequantized"
+run report "$REPORT_PERCENT" "$BIN" report --weights-only --model "$work/dense" --layer 0 --formats nf4,fp4 \
+  --out "$work/report"
 [ "$failed" -eq 0 ] && echo "memory bound: every command finished within ${LIMIT_MIB} MiB"
 exit "$failed"
