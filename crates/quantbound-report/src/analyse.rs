@@ -170,6 +170,13 @@ pub(crate) fn analyse_layers(
     Ok(Analysis { stats, formats, seed, seed_weights })
 }
 
+impl FormatAnalysis {
+    /// The mean over every linear of its weight MSE.
+    pub fn mean_mse(&self) -> f64 {
+        self.errors.iter().map(|e| e.mse).sum::<f64>() / self.errors.len() as f64
+    }
+}
+
 impl Analysis {
     /// Each format's model: the reference with every decoder linear replaced by its quantized
     /// state, 4-bit on the device for bnb's formats (its kernels), dequantized to f32 for the

@@ -48,8 +48,7 @@ impl Report {
 
     /// `format`'s gaps on the seed's tensor at its own bits per weight.
     pub fn own_rate_gap(&self, format: FormatName) -> Option<&GapRow> {
-        let bits = self.seed.methods.get(&format)?.bits_per_weight;
-        self.theory.rates.iter().skip(1).filter(|v| v.rate == bits).flat_map(|v| &v.gaps).find(|g| g.format == format)
+        self.theory.gap_at(self.seed.methods.get(&format)?.bits_per_weight, format)
     }
 
     /// The mean of `value` over `layer`'s rows of `format` (its seven linears).
@@ -264,6 +263,14 @@ pub struct Theory {
     pub down_proj_kl_bits_seed_sampling: Vec<f64>,
     /// The tensor's histogram as (bin centre, density), for the plot.
     pub histogram: Vec<(f64, f64)>,
+}
+
+impl Theory {
+    /// `format`'s gaps on the tensor at `bits` per weight, the rate it is stored at (the views
+    /// after the first, which is R = 4 for every format).
+    pub fn gap_at(&self, bits: f64, format: FormatName) -> Option<&GapRow> {
+        self.rates.iter().skip(1).filter(|v| v.rate == bits).flat_map(|v| &v.gaps).find(|g| g.format == format)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -80,7 +80,7 @@ pub(crate) fn format_results(
         .zip(device_bytes)
         .map(|((f, m), &device_bytes)| {
             let seed_mse = f.errors[analysis.seed].mse;
-            let mean_mse = f.errors.iter().map(|e| e.mse).sum::<f64>() / f.errors.len() as f64;
+            let mean_mse = f.mean_mse();
             FormatResult {
                 format: f.format,
                 bits_per_weight: f.bits_per_weight,

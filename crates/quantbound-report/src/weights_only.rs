@@ -174,7 +174,7 @@ fn formats(analysis: &Analysis) -> Vec<WeightsFormat> {
             block_size: f.block_size,
             storage_bytes: f.storage_bytes,
             seed_layer_weight_mse: f.errors[analysis.seed].mse,
-            mean_weight_mse: f.errors.iter().map(|e| e.mse).sum::<f64>() / f.errors.len() as f64,
+            mean_weight_mse: f.mean_mse(),
         })
         .collect()
 }

@@ -29,15 +29,7 @@ fn own_rate_gap(report: &WeightsReport, format: FormatName) -> Option<f64> {
         .layers
         .iter()
         .find(|r| r.layer == report.settings.layer && r.linear == LinearKind::Down && r.format == format)?;
-    report
-        .theory
-        .rates
-        .iter()
-        .skip(1)
-        .filter(|v| v.rate == seed.bits_per_weight)
-        .flat_map(|v| &v.gaps)
-        .find(|g| g.format == format)
-        .map(|g| g.gap_bits_vs_ggd)
+    report.theory.gap_at(seed.bits_per_weight, format).map(|g| g.gap_bits_vs_ggd)
 }
 
 fn markdown(report: &WeightsReport) -> String {
