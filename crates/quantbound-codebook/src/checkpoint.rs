@@ -75,8 +75,7 @@ pub fn quantize_safetensors(
                 owned.as_slice()
             }
         };
-        if let Some((index, value)) = (0..data.len()).map(|i| data.get_f32(i)).enumerate().find(|(_, v)| !v.is_finite())
-        {
+        if let Some((index, value)) = data.first_non_finite() {
             return Err(CodebookError::NonFinite { file: file.to_owned(), tensor: name.to_owned(), index, value });
         }
         Quantized4bit::quantize(name, data, view.shape(), options)

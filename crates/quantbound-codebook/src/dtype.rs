@@ -100,6 +100,17 @@ impl FloatSlice<'_> {
         self.len() == 0
     }
 
+    /// The first element that is a NaN or an infinity, with its index: one pass over the data
+    /// in its own dtype (all exponent bits set), which the compiler vectorises.
+    pub fn first_non_finite(&self) -> Option<(usize, f32)> {
+        let i = match self {
+            FloatSlice::F32(s) => s.iter().position(|v| !v.is_finite()),
+            FloatSlice::F16(s) => s.iter().position(|v| v.to_bits() & 0x7c00 == 0x7c00),
+            FloatSlice::Bf16(s) => s.iter().position(|v| v.to_bits() & 0x7f80 == 0x7f80),
+        }?;
+        Some((i, self.get_f32(i)))
+    }
+
     /// Element `i` converted exactly to f32.
     pub fn get_f32(&self, i: usize) -> f32 {
         match self {

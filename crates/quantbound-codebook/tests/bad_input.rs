@@ -132,15 +132,19 @@ fn non_finite_weights_are_refused_by_element() {
     for (bad, word) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
         let mut values = [0.25f32; 128];
         values[77] = bad;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let file =
-            safetensors::serialize([("w", TensorView::new(Dtype::F32, vec![2, 64], &bytes).unwrap())], None).unwrap();
-        let err = quantize_safetensors(&file, "d.safetensors", &nf4(), |_, _| true, Vec::new()).unwrap_err();
-        assert!(matches!(err, CodebookError::NonFinite { index: 77, .. }), "{err}");
-        assert!(
-            err.to_string().contains("d.safetensors: w: element 77 is ") && err.to_string().contains(word),
-            "{err}"
-        );
+        let f32s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let f16s: Vec<u8> = values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+        let bf16s: Vec<u8> = values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect();
+        for (dtype, bytes) in [(Dtype::F32, f32s), (Dtype::F16, f16s), (Dtype::BF16, bf16s)] {
+            let file =
+                safetensors::serialize([("w", TensorView::new(dtype, vec![2, 64], &bytes).unwrap())], None).unwrap();
+            let err = quantize_safetensors(&file, "d.safetensors", &nf4(), |_, _| true, Vec::new()).unwrap_err();
+            assert!(matches!(err, CodebookError::NonFinite { index: 77, .. }), "{dtype:?}: {err}");
+            assert!(
+                err.to_string().contains("d.safetensors: w: element 77 is ") && err.to_string().contains(word),
+                "{dtype:?}: {err}"
+            );
+        }
     }
 }
 
