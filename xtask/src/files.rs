@@ -56,25 +56,18 @@ impl Checkpoint {
     /// `path` as a checkpoint: a safetensors file, a shard index, or a model folder (its index,
     /// else its `model.safetensors`).
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let index_path = if path.is_dir() {
-            let index = path.join(shards::INDEX_FILE);
-            if !index.is_file() {
-                let single = path.join(shards::SINGLE_FILE);
-                if single.is_file() {
-                    return Ok(Checkpoint::File(single));
-                }
-                let reason = format!("no {} or {} in the folder", shards::INDEX_FILE, shards::SINGLE_FILE);
-                return Err(format!("{}: {reason}", path.display()).into());
-            }
-            index
-        } else if path.to_string_lossy().ends_with(".index.json") {
-            path.to_path_buf()
+        let path = if path.is_dir() {
+            shards::weights_file(path).ok_or_else(|| {
+                format!("{}: no {} or {} in the folder", path.display(), shards::SINGLE_FILE, shards::INDEX_FILE)
+            })?
         } else {
-            return Ok(Checkpoint::File(path.to_path_buf()));
+            path.to_path_buf()
         };
-        let text = std::fs::read_to_string(&index_path).map_err(|e| format!("{}: {e}", index_path.display()))?;
-        let index = ShardIndex::parse(&text, &index_path.display().to_string())?;
-        let dir = index_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        if !path.to_string_lossy().ends_with(".index.json") {
+            return Ok(Checkpoint::File(path));
+        }
+        let index = ShardIndex::read(&path)?;
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         Ok(Checkpoint::Sharded { dir, index })
     }
 

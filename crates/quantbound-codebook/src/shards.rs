@@ -3,6 +3,7 @@
 //! {tensor: shard file}}`, where `total_size` counts the tensors' data bytes.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,12 @@ pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
 /// The file name of an unsharded checkpoint inside a model folder.
 pub const SINGLE_FILE: &str = "model.safetensors";
+
+/// Where a model folder's weights are, looked for as transformers looks: `model.safetensors`,
+/// else the shard index; `None` when the folder has neither.
+pub fn weights_file(dir: &Path) -> Option<PathBuf> {
+    [SINGLE_FILE, INDEX_FILE].into_iter().map(|name| dir.join(name)).find(|path| path.is_file())
+}
 
 /// Which shard holds each tensor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +42,13 @@ impl ShardIndex {
             });
         }
         Ok(index)
+    }
+
+    /// Reads and parses the index at `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CodebookError::Io { file: file.clone(), source })?;
+        Self::parse(&text, &file)
     }
 
     /// The shard files, each once, sorted.

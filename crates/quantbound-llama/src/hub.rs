@@ -94,10 +94,7 @@ impl HubModel {
         let missing = |file: &str| self.error(format!("{file} is neither on the Hub nor in the HF cache"));
         get("tokenizer.json")?.ok_or_else(|| missing("tokenizer.json"))?;
         if let Some(index) = get(shards::INDEX_FILE)? {
-            let text = std::fs::read_to_string(&index)
-                .map_err(|source| LlamaError::Io { file: index.display().to_string(), source })?;
-            let index = ShardIndex::parse(&text, &index.display().to_string())?;
-            for shard in index.shard_files() {
+            for shard in ShardIndex::read(&index)?.shard_files() {
                 get(shard)?.ok_or_else(|| missing(shard))?;
             }
         } else {

@@ -98,22 +98,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LlamaError + '_ {
 impl SafetensorsFolder {
     /// Opens `model.safetensors`, or the shards `model.safetensors.index.json` lists.
     pub fn open(dir: &Path) -> Result<Self> {
-        let single = dir.join(shards::SINGLE_FILE);
-        let index_path = dir.join(shards::INDEX_FILE);
-        let files: Vec<PathBuf> = if single.is_file() {
-            vec![single]
-        } else if index_path.is_file() {
-            let text = std::fs::read_to_string(&index_path).map_err(io(&index_path))?;
-            let index = ShardIndex::parse(&text, &index_path.display().to_string())?;
-            index.shard_files().into_iter().map(|f| dir.join(f)).collect()
-        } else {
-            return Err(LlamaError::Io {
-                file: dir.display().to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no model.safetensors or model.safetensors.index.json",
-                ),
-            });
+        let files: Vec<PathBuf> = match shards::weights_file(dir) {
+            Some(index) if index.ends_with(shards::INDEX_FILE) => {
+                ShardIndex::read(&index)?.shard_files().into_iter().map(|f| dir.join(f)).collect()
+            }
+            Some(single) => vec![single],
+            None => {
+                return Err(LlamaError::Io {
+                    file: dir.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no model.safetensors or model.safetensors.index.json",
+                    ),
+                })
+            }
         };
         let mut shards = Vec::new();
         let mut index = HashMap::new();
