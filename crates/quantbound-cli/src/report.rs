@@ -1,4 +1,4 @@
-//! `cargo xtask report`: the full comparison (quantbound-report) with progress bars, written
+//! `quantbound report`: the full comparison (quantbound-report) with progress bars, written
 //! atomically to `--out`, and a short summary table at the end.
 
 use std::path::PathBuf;
@@ -17,16 +17,19 @@ use crate::files::Error;
 
 #[derive(Args)]
 pub struct ReportArgs {
-    /// `sample` (SmolLM2-135M-Instruct, see `cargo xtask fetch-sample`), a .gguf file, a Hugging Face
-    /// model folder, or a Hub id such as meta-llama/Llama-3.2-1B (token from HF_TOKEN).
+    /// `sample` (SmolLM2-135M-Instruct, see `fetch-sample`), a .gguf file, a Hugging Face model
+    /// folder, or a Hub id such as meta-llama/Llama-3.2-1B[@revision] (token from HF_TOKEN, Hub
+    /// from HF_ENDPOINT, cache in HF_HOME).
     #[arg(long, default_value = "sample")]
     model: String,
-    /// The compute device. Only `cpu` (Burn's CPU backend) is built into xtask.
+    /// The compute device: Burn's CPU backend, or wgpu / CUDA when built with the `wgpu` / `cuda`
+    /// feature (`cargo install --path crates/quantbound-cli --features wgpu`).
     #[arg(long, value_enum, default_value = "cpu")]
     device: Device,
     /// Quantized formats to compare with the reference, comma-separated.
     #[arg(long, value_enum, default_value = "nf4,fp4", value_delimiter = ',')]
     formats: Vec<FormatName>,
+    /// Weights per absmax block for the blockwise formats (bnb's 32 … 4096).
     #[arg(long, default_value_t = 64)]
     blocksize: usize,
     /// Double-quantize the absmax (bnb's compress_statistics).
@@ -38,6 +41,7 @@ pub struct ReportArgs {
     /// Tokens per sequence (longer texts are truncated; --text-file windows have this length).
     #[arg(long, default_value_t = 128)]
     max_length: usize,
+    /// Sequences per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     /// The layer whose mlp.down_proj the seed analyses.
@@ -61,7 +65,7 @@ pub struct ReportArgs {
     #[arg(long = "candidate", value_name = "PATH_OR_HUB_ID")]
     candidates: Vec<String>,
     /// The output directory (must not exist unless --force).
-    #[arg(long, default_value = "target/report")]
+    #[arg(long, default_value = "quantbound-report")]
     out: PathBuf,
     /// Replace an existing output directory.
     #[arg(long)]
@@ -101,19 +105,13 @@ impl Progress for Bars {
 }
 
 pub fn report(args: ReportArgs) -> Result<(), Error> {
-    if args.device != Device::Cpu {
-        return Err(format!(
-            "--device {}: xtask is built with the CPU backend only; the library runs on CUDA and wgpu through \
-             quantbound-llama's `cuda`/`wgpu` features",
-            args.device.to_possible_value().expect("every device has a name").get_name()
-        )
-        .into());
-    }
+    // A device this build lacks is refused before anything runs.
+    run_on(args.device, None)?;
     // Refuse before a run of minutes, not after it.
     refuse_existing(&args.out, args.force)?;
     // The newcomer's first command: fetch the sample on first use.
     if args.model == "sample" && quantbound_llama::sample::find().is_err() {
-        eprintln!("the sample model is not cached yet; fetching it (cargo xtask fetch-sample)");
+        eprintln!("the sample model is not cached yet; fetching it (fetch-sample)");
         crate::fetch_sample::fetch_sample()?;
     }
     let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
@@ -164,7 +162,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
     if args.weights_only {
         return weights_only(&options, &args.out, args.force, start);
     }
-    let report = quantbound_report::run::<Cpu>(&options, &Default::default(), &Bars)?;
+    let report = run_on(args.device, Some(&options))?.expect("a run was asked for");
     write_report(&report, &args.out, args.force)?;
     println!(
         "\n{:<12} {:>12} {:>12} {:>10} {:>10} {:>8} {:>12}",
@@ -258,4 +256,34 @@ fn weights_only(
         report.settings.simd
     );
     Ok(())
+}
+
+/// Runs the report on `device`'s backend, or with `options` `None` only checks that this build
+/// has it.
+fn run_on(device: Device, options: Option<&ReportOptions>) -> Result<Option<quantbound_report::Report>, Error> {
+    fn on<B: quantbound_llama::backend::QuantBackend>(
+        options: Option<&ReportOptions>,
+    ) -> Result<Option<quantbound_report::Report>, Error> {
+        Ok(match options {
+            Some(options) => Some(quantbound_report::run::<B>(options, &Default::default(), &Bars)?),
+            None => None,
+        })
+    }
+    match device {
+        Device::Cpu => on::<Cpu>(options),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu => on::<burn::backend::Wgpu>(options),
+        #[cfg(feature = "cuda")]
+        Device::Cuda => on::<burn::backend::Cuda>(options),
+        #[allow(unreachable_patterns)]
+        other => {
+            let name = other.to_possible_value().expect("every device has a name");
+            Err(format!(
+                "--device {0}: this build has no {0} backend; build with the `{0}` feature \
+                 (cargo install --path crates/quantbound-cli --features {0})",
+                name.get_name()
+            )
+            .into())
+        }
+    }
 }

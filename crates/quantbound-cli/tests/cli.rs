@@ -1,15 +1,15 @@
-//! The `cargo xtask quantize | dequantize | inspect | fit | report --candidate` commands, run as a user runs them, and the
+//! The `quantbound quantize | dequantize | inspect | fit | report --candidate` commands, run as a user runs them, and the
 //! `QUANTBOUND_SIMD` check every command makes first.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn golden(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/quantbound-codebook/tests/data/bnb4bit").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/quantbound-codebook/tests/data/bnb4bit").join(path)
 }
 
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("xtask runs")
+fn quantbound(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantbound")).args(args).output().expect("quantbound runs")
 }
 
 fn text(output: &Output) -> String {
@@ -28,7 +28,7 @@ fn quantize_matches_transformers_and_writes_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model.safetensors");
     let input = golden("tiny_llama_fp32/model.safetensors");
-    let run = xtask(&[
+    let run = quantbound(&[
         "quantize",
         "--input",
         input.to_str().unwrap(),
@@ -49,11 +49,11 @@ fn quantize_matches_transformers_and_writes_config() {
     assert_eq!(config["quantization_config"], expected["quantization_config"]);
 
     let dense = dir.path().join("dense.safetensors");
-    let run = xtask(&["dequantize", "--input", out.to_str().unwrap(), "--output", dense.to_str().unwrap()]);
+    let run = quantbound(&["dequantize", "--input", out.to_str().unwrap(), "--output", dense.to_str().unwrap()]);
     assert!(run.status.success(), "{}", text(&run));
     assert!(text(&run).contains("dequantized 7 tensors, copied 5"), "{}", text(&run));
 
-    let run = xtask(&["inspect", out.to_str().unwrap(), "--tensor", "model.layers.0.mlp.down_proj.weight"]);
+    let run = quantbound(&["inspect", out.to_str().unwrap(), "--tensor", "model.layers.0.mlp.down_proj.weight"]);
     let shown = text(&run);
     assert!(run.status.success(), "{shown}");
     for expected in
@@ -107,7 +107,7 @@ fn bad_input_leaves_no_output() {
         (&["inspect", checkpoint.to_str().unwrap(), "--tensor", "nope"], "nope"),
     ];
     for (args, expected) in cases {
-        let run = xtask(args);
+        let run = quantbound(args);
         assert!(!run.status.success(), "{args:?} succeeded");
         assert!(text(&run).contains(expected), "{args:?}: {}", text(&run));
         assert_eq!(leftovers(dir.path()), vec!["truncated.safetensors".to_owned()], "{args:?}");
@@ -119,7 +119,7 @@ fn fit_writes_the_documented_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("fit.json");
     let input = golden("tiny_llama_fp32/model.safetensors");
-    let run = xtask(&[
+    let run = quantbound(&[
         "fit",
         "--input",
         input.to_str().unwrap(),
@@ -168,11 +168,11 @@ fn fit_writes_the_documented_json() {
 #[test]
 fn bad_simd_levels_are_refused_by_name() {
     let run = |value: &str| {
-        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        let output = Command::new(env!("CARGO_BIN_EXE_quantbound"))
             .args(["fit", "--input", "missing.safetensors"])
             .env("QUANTBOUND_SIMD", value)
             .output()
-            .expect("xtask runs");
+            .expect("quantbound runs");
         assert!(!output.status.success(), "QUANTBOUND_SIMD={value} ran");
         text(&output)
     };
@@ -190,7 +190,7 @@ fn bad_simd_levels_are_refused_by_name() {
 /// it, before anything is written.
 #[test]
 fn report_scores_candidates_and_refuses_a_stranger() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/candidates");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/candidates");
     let dir = tempfile::tempdir().unwrap();
     let texts = dir.path().join("texts.txt");
     std::fs::write(&texts, "The capital of France is Paris.\nRust is a systems language.\n").unwrap();
@@ -202,7 +202,7 @@ fn report_scores_candidates_and_refuses_a_stranger() {
     let common = ["report", "--model", &base, "--layer", "0", "--formats", "nf4", "--sensitivity", "off"];
     let mut args: Vec<&str> = common.to_vec();
     args.extend(["--texts", &texts_arg, "--candidate", &gguf, "--candidate", &bnb, "--out", &out_arg]);
-    let run = xtask(&args);
+    let run = quantbound(&args);
     assert!(run.status.success(), "{}", text(&run));
     assert!(text(&run).contains("5×Q4_K, 2×Q6_K"), "{}", text(&run));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
@@ -212,12 +212,12 @@ fn report_scores_candidates_and_refuses_a_stranger() {
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("## Models quantized elsewhere"));
 
     let stranger =
-        path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/quantbound-llama/tests/data/tiny_llama/tied_gqa"));
+        path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/quantbound-llama/tests/data/tiny_llama/tied_gqa"));
     let refused = dir.path().join("refused");
     let refused_arg = path(&refused);
     let mut args: Vec<&str> = common.to_vec();
     args.extend(["--texts", &texts_arg, "--candidate", &stranger, "--out", &refused_arg]);
-    let run = xtask(&args);
+    let run = quantbound(&args);
     assert!(!run.status.success() && run.status.code() != Some(101), "{}", text(&run));
     assert!(
         text(&run).contains("tied_gqa") && text(&run).contains("not a quantization of the reference"),
@@ -238,11 +238,11 @@ fn sharded_checkpoints_convert_shard_by_shard() {
     use quantbound_llama::model::Llama;
 
     let sharded =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/quantbound-llama/tests/data/tiny_llama/sharded");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/quantbound-llama/tests/data/tiny_llama/sharded");
     let dir = tempfile::tempdir().unwrap();
     let (quantized, dense) = (dir.path().join("nf4"), dir.path().join("dense"));
     let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let run = xtask(&[
+    let run = quantbound(&[
         "quantize",
         "--input",
         &path(&sharded),
@@ -279,7 +279,7 @@ fn sharded_checkpoints_convert_shard_by_shard() {
     for i in 1..=3 {
         let shard = format!("model-0000{i}-of-00003.safetensors");
         let alone = dir.path().join(&shard);
-        let run = xtask(&[
+        let run = quantbound(&[
             "quantize",
             "--input",
             &path(&sharded.join(&shard)),
@@ -297,7 +297,7 @@ fn sharded_checkpoints_convert_shard_by_shard() {
     let model = Llama::<Cpu>::from_folder(&quantized, &device, &|_, t| Ok(t)).unwrap();
     assert_eq!(model.linears().iter().filter(|(_, l)| l.is_quantized()).count(), 14);
 
-    let run = xtask(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
+    let run = quantbound(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
     assert!(run.status.success(), "{}", text(&run));
     let bytes = std::fs::read(dense.join("model-00001-of-00003.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -306,6 +306,6 @@ fn sharded_checkpoints_convert_shard_by_shard() {
     assert!(!std::fs::read_to_string(dense.join("model.safetensors.index.json")).unwrap().contains("absmax"));
 
     // An output folder that already holds something is refused, and left as it was.
-    let run = xtask(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
+    let run = quantbound(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
     assert!(!run.status.success() && text(&run).contains("not empty"), "{}", text(&run));
 }

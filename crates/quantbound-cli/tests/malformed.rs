@@ -19,7 +19,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 const TENSOR: &str = "model.layers.0.mlp.down_proj.weight";
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/malformed")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/malformed")
 }
 
 /// What an entry is, by the name the corpus script gives it.
@@ -140,7 +140,7 @@ fn run(task: &Task, entry: &Path, texts: &Path) -> Run {
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let args = (task.args)(&path(entry), &path(out.path()), &path(texts), &path(&control));
     let start = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask")).args(&args).output().expect("xtask runs");
+    let output = Command::new(env!("CARGO_BIN_EXE_quantbound")).args(&args).output().expect("quantbound runs");
     let took = start.elapsed();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let left =

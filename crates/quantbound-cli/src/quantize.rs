@@ -1,4 +1,4 @@
-//! `cargo xtask quantize` and `cargo xtask dequantize`: whole checkpoints, streamed tensor by tensor.
+//! `quantbound quantize` and `quantbound dequantize`: whole checkpoints, streamed tensor by tensor.
 
 use std::collections::BTreeMap;
 use std::fs::File;

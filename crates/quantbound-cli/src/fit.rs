@@ -1,4 +1,4 @@
-//! `cargo xtask fit`: the weight-only analysis of a checkpoint, tensor by tensor: σ, the GGD fit,
+//! `quantbound fit`: the weight-only analysis of a checkpoint, tensor by tensor: σ, the GGD fit,
 //! entropies, rate-distortion bounds at R = 4 and the histogram KL to a Gaussian.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! `cargo xtask inspect`: what the second seed notebook did by hand, for any bnb-4bit tensor.
+//! `quantbound inspect`: what the second seed notebook did by hand, for any bnb-4bit tensor.
 
 use std::path::PathBuf;
 
