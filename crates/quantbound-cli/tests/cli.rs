@@ -211,8 +211,9 @@ fn report_scores_candidates_and_refuses_a_stranger() {
     assert_eq!(names, [gguf.as_str(), bnb.as_str()]);
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("## Models quantized elsewhere"));
 
-    let stranger =
-        path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/quantbound-llama/tests/data/tiny_llama/tied_gqa"));
+    let stranger = path(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/quantbound-llama/tests/data/tiny_llama/tied_gqa"),
+    );
     let refused = dir.path().join("refused");
     let refused_arg = path(&refused);
     let mut args: Vec<&str> = common.to_vec();

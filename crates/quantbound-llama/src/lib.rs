@@ -19,6 +19,7 @@ pub mod hub;
 pub mod layout;
 pub mod linear;
 pub mod model;
+pub mod progress;
 pub mod sample;
 pub mod tokenizer;
 pub mod weights;

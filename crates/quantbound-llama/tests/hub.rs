@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use quantbound_llama::hub::HubModel;
+use quantbound_llama::progress::NoProgress;
 
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -19,7 +20,7 @@ fn offline_hub_uses_the_cache_or_says_why_not() {
     std::env::set_var("HF_HUB_OFFLINE", "1");
     std::env::remove_var("HF_TOKEN");
 
-    let err = HubModel::parse("meta-llama/Llama-3.2-1B").snapshot().unwrap_err().to_string();
+    let err = HubModel::parse("meta-llama/Llama-3.2-1B").snapshot(&NoProgress).unwrap_err().to_string();
     assert!(err.contains("meta-llama/Llama-3.2-1B@main"), "{err}");
     assert!(err.contains("no network connection") && err.contains("HF_HUB_OFFLINE"), "{err}");
 
@@ -32,11 +33,11 @@ fn offline_hub_uses_the_cache_or_says_why_not() {
     for file in ["config.json", "tokenizer.json", "model.safetensors"] {
         write(&snapshot.join(file), &std::fs::read(tiny.join(file)).unwrap());
     }
-    let folder = HubModel::parse("owner/tiny").snapshot().unwrap();
+    let folder = HubModel::parse("owner/tiny").snapshot(&NoProgress).unwrap();
     assert_eq!(folder, snapshot);
 
     // A cached model that lacks its weights names the missing file.
     std::fs::remove_file(snapshot.join("model.safetensors")).unwrap();
-    let err = HubModel::parse("owner/tiny@main").snapshot().unwrap_err().to_string();
+    let err = HubModel::parse("owner/tiny@main").snapshot(&NoProgress).unwrap_err().to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 }

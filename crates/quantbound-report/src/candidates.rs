@@ -17,6 +17,7 @@ use quantbound_theory::bounds::{gap_bits, shannon_lower_bound};
 use crate::error::{ReportError, Result};
 use crate::load::Loaded;
 use crate::options::{ModelSpec, ReportOptions};
+use crate::progress::Progress;
 use crate::report::{CandidateLinear, CandidateResult};
 
 /// A candidate loaded and checked, with its weight errors against the reference.
@@ -52,6 +53,7 @@ pub(crate) fn load<B: QuantBackend>(
     sequences: &[Vec<u32>],
     options: &ReportOptions,
     device: &B::Device,
+    progress: &dyn Progress,
 ) -> Result<CandidateModel<B>> {
     let stored = RefCell::new(BTreeMap::<String, String>::new());
     let transform = |name: &str, t: HostTensor| -> quantbound_llama::Result<HostTensor> {
@@ -59,7 +61,7 @@ pub(crate) fn load<B: QuantBackend>(
         Ok(t)
     };
     tracing::info!(candidate = label, "loading a candidate");
-    let (model, tokenizer, resolved) = crate::load::open::<B>(spec, device, &transform)?;
+    let (model, tokenizer, resolved) = crate::load::open::<B>(spec, device, &transform, progress)?;
     let incompatible = |what: String| ReportError::Incompatible { candidate: label.to_owned(), what };
     check_architecture(&reference.model.config, &model.config).map_err(incompatible)?;
     let theirs = options.texts.tokenize(&tokenizer, options.max_length)?;

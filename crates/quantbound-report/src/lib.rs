@@ -20,7 +20,7 @@ mod forward;
 mod load;
 pub mod options;
 pub mod plots;
-pub mod progress;
+pub use quantbound_llama::progress;
 pub mod render;
 pub mod report;
 mod results;

@@ -11,6 +11,7 @@ use quantbound_llama::weights::HostTensor;
 
 use crate::error::Result;
 use crate::options::{ModelSpec, RefDtype, ReportOptions};
+use crate::progress::Progress;
 
 /// The reference model, its tokenizer, and what its weights were.
 pub(crate) struct Loaded<B: QuantBackend> {
@@ -30,7 +31,11 @@ const GGUF_NOTE: &str =
 
 /// Loads the reference `options.model` names onto `device`, its weights rounded as
 /// `options.ref_dtype` says.
-pub(crate) fn load<B: QuantBackend>(options: &ReportOptions, device: &B::Device) -> Result<Loaded<B>> {
+pub(crate) fn load<B: QuantBackend>(
+    options: &ReportOptions,
+    device: &B::Device,
+    progress: &dyn Progress,
+) -> Result<Loaded<B>> {
     let dtypes = RefCell::new(BTreeMap::<String, usize>::new());
     let round = options.ref_dtype;
     // Records each weight's checkpoint dtype and rounds it.
@@ -40,7 +45,7 @@ pub(crate) fn load<B: QuantBackend>(options: &ReportOptions, device: &B::Device)
         Ok(t)
     };
     tracing::info!(model = ?options.model, ref_dtype = ?round, "loading the reference model");
-    let (model, tokenizer, resolved) = open::<B>(&options.model, device, &transform)?;
+    let (model, tokenizer, resolved) = open::<B>(&options.model, device, &transform, progress)?;
     let mut notes = match &options.model {
         ModelSpec::Sample => vec![SAMPLE_NOTE.to_owned()],
         ModelSpec::Gguf(_) => vec![GGUF_NOTE.to_owned()],
@@ -76,6 +81,7 @@ pub(crate) fn open<B: QuantBackend>(
     spec: &ModelSpec,
     device: &B::Device,
     transform: &WeightTransform<'_>,
+    progress: &dyn Progress,
 ) -> Result<(Llama<B>, Tokenizer, String)> {
     Ok(match spec {
         ModelSpec::Sample => {
@@ -92,7 +98,7 @@ pub(crate) fn open<B: QuantBackend>(
             (model, tokenizer, dir.display().to_string())
         }
         ModelSpec::Hub(id) => {
-            let dir = quantbound_llama::hub::HubModel::parse(id).snapshot()?;
+            let dir = quantbound_llama::hub::HubModel::parse(id).snapshot(progress)?;
             let (model, tokenizer) = Llama::from_folder_with_tokenizer(&dir, device, transform)?;
             (model, tokenizer, dir.display().to_string())
         }

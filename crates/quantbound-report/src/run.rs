@@ -42,7 +42,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     options.validate()?;
     let mut timings = Timings::start();
     let stage = progress.stage("loading the reference model", 1);
-    let loaded = crate::load::load::<B>(options, device)?;
+    let loaded = crate::load::load::<B>(options, device, progress)?;
     stage.finish();
     let seed = options.seed_linear(loaded.model.config.num_layers)?;
     let sequences = options.texts.tokenize(&loaded.tokenizer, options.max_length)?;
@@ -62,7 +62,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     let elsewhere = options
         .candidates
         .iter()
-        .map(|(label, spec)| crate::candidates::load(spec, label, &loaded, &sequences, options, device))
+        .map(|(label, spec)| crate::candidates::load(spec, label, &loaded, &sequences, options, device, progress))
         .collect::<Result<Vec<_>>>()?;
     if !elsewhere.is_empty() {
         timings.lap("candidates");

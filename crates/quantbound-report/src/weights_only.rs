@@ -100,7 +100,7 @@ pub fn run_weights_only(options: &ReportOptions, progress: &dyn Progress) -> Res
             "--candidate needs the forward passes, which --weights-only skips; drop one of them".into(),
         ));
     }
-    let path = checkpoint_path(&options.model)?;
+    let path = checkpoint_path(&options.model, progress)?;
     let clock = Instant::now();
     quantbound_llama::model::with_weights(&path, |config, source| {
         let seed = options.seed_linear(config.num_layers)?;
@@ -155,12 +155,12 @@ pub fn run_weights_only(options: &ReportOptions, progress: &dyn Progress) -> Res
 }
 
 /// The file or folder `spec` names, fetched from the Hub where it is a repo id.
-fn checkpoint_path(spec: &ModelSpec) -> Result<PathBuf> {
+fn checkpoint_path(spec: &ModelSpec, progress: &dyn Progress) -> Result<PathBuf> {
     Ok(match spec {
         ModelSpec::Sample => quantbound_llama::sample::find()?,
         ModelSpec::Gguf(path) => path.clone(),
         ModelSpec::Folder(dir) => dir.clone(),
-        ModelSpec::Hub(id) => quantbound_llama::hub::HubModel::parse(id).snapshot()?,
+        ModelSpec::Hub(id) => quantbound_llama::hub::HubModel::parse(id).snapshot(progress)?,
     })
 }
 

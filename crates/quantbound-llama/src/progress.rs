@@ -1,4 +1,5 @@
-//! How a run reports its progress: one [`Stage`] per long step (a progress bar in the CLI).
+//! How a long run reports its progress: one [`Stage`] per long step or download (a progress bar
+//! in the CLI). The report and the Hub download share it.
 
 /// Progress of a long step.
 pub trait Stage {
