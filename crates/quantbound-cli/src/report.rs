@@ -10,7 +10,7 @@ use quantbound_formats::FormatName;
 use quantbound_llama::backend::Cpu;
 use quantbound_report::render::{refuse_existing, write_report, write_weights_report};
 use quantbound_report::{
-    Device, ModelSpec, Progress, RefDtype, ReportOptions, Rotation, SensitivityMode, Stage, Texts,
+    Device, ModelSpec, PplMode, Progress, RefDtype, ReportOptions, Rotation, SensitivityMode, Stage, Texts,
 };
 
 use crate::files::Error;
@@ -50,9 +50,14 @@ pub struct ReportArgs {
     /// One sequence per line (the seed's list of strings).
     #[arg(long, conflicts_with = "text_file")]
     texts: Option<PathBuf>,
-    /// One long document, split into --max-length token windows.
+    /// One long document, cut into --max-length token sequences as --ppl-mode says.
     #[arg(long)]
     text_file: Option<PathBuf>,
+    /// How --text-file is cut and scored: consecutive windows, every position scored; or
+    /// llama-perplexity's n_ctx chunks (n_ctx = --max-length), each with BOS, the second half
+    /// scored, so that PPL and KLD compare with llama.cpp's.
+    #[arg(long, value_enum, default_value = "windows", requires = "text_file")]
+    ppl_mode: PplMode,
     /// Per-layer sensitivity: quantize one decoder layer at a time (layers), and also one linear
     /// type across the layers (linears), or neither (off).
     #[arg(long, value_enum, default_value = "layers")]
@@ -129,7 +134,13 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
             if text.trim().is_empty() {
                 return Err(format!("{}: the document is empty", path.display()).into());
             }
-            (Texts::Document(text), format!("{} in {}-token windows", path.display(), args.max_length))
+            let cut = match args.ppl_mode {
+                PplMode::Windows => format!("{}-token windows", args.max_length),
+                PplMode::LlamaCpp => {
+                    format!("llama-perplexity's {}-token chunks, second halves scored", args.max_length)
+                }
+            };
+            (Texts::Document(text), format!("{} in {cut}", path.display()))
         }
         (None, None) => {
             let seed = ReportOptions::seed(ModelSpec::Sample, "");
@@ -148,6 +159,7 @@ pub fn report(args: ReportArgs) -> Result<(), Error> {
         batch_size: args.batch_size,
         layer: args.layer,
         texts,
+        ppl_mode: args.ppl_mode,
         texts_label,
         deduplicate: true,
         sensitivity: args.sensitivity,
@@ -272,9 +284,9 @@ fn run_on(device: Device, options: Option<&ReportOptions>) -> Result<Option<quan
     match device {
         Device::Cpu => on::<Cpu>(options),
         #[cfg(feature = "wgpu")]
-        Device::Wgpu => on::<burn::backend::Wgpu>(options),
+        Device::Wgpu => on::<quantbound_llama::backend::Wgpu>(options),
         #[cfg(feature = "cuda")]
-        Device::Cuda => on::<burn::backend::Cuda>(options),
+        Device::Cuda => on::<quantbound_llama::backend::Cuda>(options),
         #[allow(unreachable_patterns)]
         other => {
             let name = other.to_possible_value().expect("every device has a name");

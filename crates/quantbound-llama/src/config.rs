@@ -1,11 +1,14 @@
 //! The model configuration: Hugging Face `config.json` as it is on disk (either transformers 5's
 //! `rope_parameters` layout or the older top-level `rope_theta`/`rope_scaling`), or GGUF metadata,
-//! resolved into one [`LlamaConfig`]. Covers Llama 2, 3, 3.1 and 3.2.
+//! resolved into one [`LlamaConfig`]. Covers Llama 2, 3, 3.1 and 3.2, and the Llama-family
+//! `model_type`s that differ from it only in what the config states: Mistral (a sliding attention
+//! window) and Qwen2 (biases on q, k and v).
 
 use serde::Deserialize;
 
 use crate::error::{LlamaError, Result};
 use crate::gguf::Gguf;
+use crate::layout::LinearKind;
 
 /// A token id or a list of them (Llama 3.1+ lists several eos ids).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -63,6 +66,10 @@ struct RawConfig {
     attention_bias: bool,
     #[serde(default)]
     mlp_bias: bool,
+    /// Mistral's attention window; Qwen2's only where `use_sliding_window` is true.
+    sliding_window: Option<usize>,
+    #[serde(default)]
+    use_sliding_window: bool,
     dtype: Option<String>,
     torch_dtype: Option<String>,
 }
@@ -126,6 +133,10 @@ impl Rope {
     }
 }
 
+/// The `config.json` model types read: Llama, and those that are Llama with [`LlamaConfig::bias`]
+/// or [`LlamaConfig::sliding_window`].
+pub const MODEL_TYPES: [&str; 3] = ["llama", "mistral", "qwen2"];
+
 /// The resolved configuration the model is built from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlamaConfig {
@@ -144,6 +155,10 @@ pub struct LlamaConfig {
     pub eos_token_ids: Vec<u32>,
     /// The checkpoint's own dtype, as the config names it (`"bfloat16"`, …), if it does.
     pub dtype: Option<String>,
+    /// The decoder linears that add a bias (`[out]`, kept dense; none in Llama).
+    pub bias: Vec<LinearKind>,
+    /// Keys further back than this many positions are not attended to (Mistral); `None`: all.
+    pub sliding_window: Option<usize>,
 }
 
 impl LlamaConfig {
@@ -160,15 +175,36 @@ impl LlamaConfig {
             // serde names the missing or mistyped field in its message.
             error("config.json", e.to_string())
         })?;
-        if let Some(model_type) = raw.model_type.as_deref().filter(|t| *t != "llama") {
-            return Err(error("model_type", format!("\"{model_type}\" is not a Llama model (expected \"llama\")")));
+        let model_type = raw.model_type.as_deref().unwrap_or("llama");
+        if !MODEL_TYPES.contains(&model_type) {
+            return Err(error(
+                "model_type",
+                format!("\"{model_type}\" is not a Llama-family model (expected one of {})", MODEL_TYPES.join(", ")),
+            ));
         }
         if let Some(act) = raw.hidden_act.as_deref().filter(|a| *a != "silu") {
             return Err(error("hidden_act", format!("\"{act}\" is not supported (expected \"silu\")")));
         }
-        if raw.attention_bias || raw.mlp_bias {
-            return Err(error("attention_bias/mlp_bias", "biases are not supported (Llama has none)".into()));
+        if raw.mlp_bias {
+            return Err(error("mlp_bias", "biases on the MLP's linears are not supported".into()));
         }
+        // transformers: Qwen2 always adds biases to q, k and v; Llama's attention_bias adds them
+        // to q, k, v and o.
+        let bias = match model_type {
+            "qwen2" => vec![LinearKind::Q, LinearKind::K, LinearKind::V],
+            _ if raw.attention_bias => vec![LinearKind::Q, LinearKind::K, LinearKind::V, LinearKind::O],
+            _ => Vec::new(),
+        };
+        let sliding_window = match model_type {
+            "mistral" => raw.sliding_window,
+            "qwen2" if raw.use_sliding_window => {
+                return Err(error(
+                    "use_sliding_window",
+                    "Qwen2's per-layer sliding window is not supported (use_sliding_window must be false)".into(),
+                ))
+            }
+            _ => None,
+        };
         let rope_raw = raw.rope_parameters.clone().or(raw.rope_scaling.clone()).unwrap_or_default();
         let theta = rope_raw.rope_theta.or(raw.rope_theta).unwrap_or(10_000.0);
         let rope_type = rope_raw.rope_type.clone().or(rope_raw.legacy_type.clone()).unwrap_or_else(|| "default".into());
@@ -210,6 +246,8 @@ impl LlamaConfig {
             bos_token_id: raw.bos_token_id.and_then(|ids| ids.into_vec().first().copied()),
             eos_token_ids: raw.eos_token_id.map(TokenIds::into_vec).unwrap_or_default(),
             dtype: raw.dtype.or(raw.torch_dtype),
+            bias,
+            sliding_window,
         };
         config.validate(file)?;
         Ok(config)
@@ -273,6 +311,8 @@ impl LlamaConfig {
                 .map(|v| vec![v as u32])
                 .unwrap_or_default(),
             dtype: None,
+            bias: Vec::new(),
+            sliding_window: None,
         };
         config.validate(file)?;
         Ok(config)
@@ -319,6 +359,9 @@ impl LlamaConfig {
                 "num_key_value_heads",
                 format!("{} does not divide num_attention_heads {}", self.num_kv_heads, self.num_heads),
             );
+        }
+        if self.sliding_window == Some(0) {
+            return error("sliding_window", "must be positive (or null for none)".into());
         }
         if !self.head_dim.is_multiple_of(2) {
             return error("head_dim", format!("{} is odd; rotary embeddings need pairs", self.head_dim));

@@ -174,6 +174,11 @@ impl LinearId {
         Scope::layer(self.layer).pp(self.kind.path()).key("weight")
     }
 
+    /// The bias's checkpoint name, e.g. `model.layers.0.self_attn.q_proj.bias` (Qwen2's).
+    pub fn bias_name(self) -> String {
+        Scope::layer(self.layer).pp(self.kind.path()).key("bias")
+    }
+
     /// The linear whose weight is called `name`, if it is a decoder linear.
     pub fn parse(name: &str) -> Option<Self> {
         let rest = name.strip_prefix("model.layers.")?.strip_suffix(".weight")?;

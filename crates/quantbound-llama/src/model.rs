@@ -96,6 +96,9 @@ struct Attention<B: Backend> {
     k: Linear<B>,
     v: Linear<B>,
     o: Linear<B>,
+    /// The biases of q, k, v and o where the config has them ([`LlamaConfig::bias`]), dense
+    /// whatever the weights are.
+    bias: [Option<Tensor<B, 1>>; 4],
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -103,12 +106,15 @@ struct Attention<B: Backend> {
 
 impl<B: QuantBackend> Attention<B> {
     fn load(weights: &mut Weights<'_, B>, layer: usize, config: &LlamaConfig) -> Self {
+        let bias = [LinearKind::Q, LinearKind::K, LinearKind::V, LinearKind::O]
+            .map(|kind| config.bias.contains(&kind).then(|| weights.tensor(&LinearId { layer, kind }.bias_name())));
         let mut linear = |kind| weights.linear(LinearId { layer, kind });
         Attention {
             q: linear(LinearKind::Q),
             k: linear(LinearKind::K),
             v: linear(LinearKind::V),
             o: linear(LinearKind::O),
+            bias,
             heads: config.num_heads,
             kv_heads: config.num_kv_heads,
             head_dim: config.head_dim,
@@ -129,9 +135,9 @@ impl<B: QuantBackend> Attention<B> {
         // [batch, seq, heads·head_dim] → [batch, seq, heads, head_dim], the layout every step
         // below keeps (no transposes).
         let heads_of = |t: Tensor<B, 3>, heads: usize| t.reshape([batch, seq, heads, self.head_dim]);
-        let q = B::rope(heads_of(self.q.forward(x.clone()), self.heads), cos, sin);
-        let mut k = B::rope(heads_of(self.k.forward(x.clone()), self.kv_heads), cos, sin);
-        let mut v = heads_of(self.v.forward(x), self.kv_heads);
+        let q = B::rope(heads_of(self.project(0, x.clone()), self.heads), cos, sin);
+        let mut k = B::rope(heads_of(self.project(1, x.clone()), self.kv_heads), cos, sin);
+        let mut v = heads_of(self.project(2, x), self.kv_heads);
         if let Some(cache) = cache {
             if let Some((past_k, past_v)) = cache.take() {
                 k = Tensor::cat(vec![past_k, k], 1);
@@ -140,7 +146,16 @@ impl<B: QuantBackend> Attention<B> {
             *cache = Some((k.clone(), v.clone()));
         }
         let out = B::gqa_attention(q, k, v, mask).reshape([batch, seq, self.heads * self.head_dim]);
-        self.o.forward(out)
+        self.project(3, out)
+    }
+
+    /// q, k, v or o (`which` 0 … 3) of `x`, plus its bias if it has one.
+    fn project(&self, which: usize, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let y = [&self.q, &self.k, &self.v, &self.o][which].forward(x);
+        match &self.bias[which] {
+            Some(bias) => y + bias.clone().unsqueeze::<3>(),
+            None => y,
+        }
     }
 }
 
@@ -287,12 +302,24 @@ pub fn with_weights<T, E: From<LlamaError>>(
 /// A change applied to each weight on the host before it goes to the device (by name).
 pub type WeightTransform<'a> = dyn Fn(&str, HostTensor) -> Result<HostTensor> + 'a;
 
-/// The attention mask of a right-padded batch: blocked are the keys after each query (causal)
-/// and the padding keys.
-fn batch_mask<B: Backend>([batch, seq, _]: [usize; 3], attention_mask: Tensor<B, 2, Int>) -> Tensor<B, 4, Bool> {
-    let device = attention_mask.device();
-    // tril_mask marks what lies outside the lower triangle: the keys after each query.
-    let causal = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &device).unsqueeze::<4>();
+/// The causal mask of `seq` queries after `past` cached positions, `[seq, past + seq]`, true where
+/// blocked: query i sits at position past + i and reads keys j ≤ past + i, and with a sliding
+/// `window` only those with past + i − j < window (transformers' Mistral mask).
+fn causal_mask<B: Backend>(seq: usize, past: usize, window: Option<usize>, device: &B::Device) -> Tensor<B, 2, Bool> {
+    let window = window.unwrap_or(usize::MAX);
+    let blocked: Vec<bool> =
+        (0..seq).flat_map(|i| (0..past + seq).map(move |j| j > past + i || past + i - j >= window)).collect();
+    Tensor::from_data(TensorData::new(blocked, [seq, past + seq]), device)
+}
+
+/// The attention mask of a right-padded batch: blocked are the keys [`causal_mask`] blocks and
+/// the padding keys.
+fn batch_mask<B: Backend>(
+    [batch, seq, _]: [usize; 3],
+    attention_mask: Tensor<B, 2, Int>,
+    window: Option<usize>,
+) -> Tensor<B, 4, Bool> {
+    let causal = causal_mask::<B>(seq, 0, window, &attention_mask.device()).unsqueeze::<4>();
     let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
     causal.expand([batch, 1, seq, seq]).bool_or(padding.expand([batch, 1, seq, seq]))
 }
@@ -450,7 +477,7 @@ impl<B: QuantBackend> Llama<B> {
         attention_mask: Tensor<B, 2, Int>,
     ) -> (Vec<Tensor<B, 3>>, Tensor<B, 3>) {
         let x = burn::tensor::module::embedding(self.embed.clone(), input_ids);
-        let mask = batch_mask(x.dims(), attention_mask);
+        let mask = batch_mask(x.dims(), attention_mask, self.config.sliding_window);
         let mut residuals = Vec::with_capacity(self.blocks.len());
         let logits = self.decode(0, x, mask, None, Some(&mut residuals));
         (residuals, logits)
@@ -467,7 +494,7 @@ impl<B: QuantBackend> Llama<B> {
         residual: Tensor<B, 3>,
         attention_mask: Tensor<B, 2, Int>,
     ) -> Tensor<B, 3> {
-        let mask = batch_mask(residual.dims(), attention_mask);
+        let mask = batch_mask(residual.dims(), attention_mask, self.config.sliding_window);
         self.decode(layer, residual, mask, None, None)
     }
 
@@ -479,9 +506,7 @@ impl<B: QuantBackend> Llama<B> {
     pub fn forward_cached(&self, input_ids: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
         let [batch, seq] = input_ids.dims();
         let past = cache.len;
-        // Query i sits at position past + i and may read keys 0..=past + i.
-        let blocked: Vec<bool> = (0..seq).flat_map(|i| (0..past + seq).map(move |j| j > past + i)).collect();
-        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [seq, past + seq]), &input_ids.device())
+        let mask = causal_mask::<B>(seq, past, self.config.sliding_window, &input_ids.device())
             .unsqueeze::<4>()
             .expand([batch, 1, seq, past + seq]);
         let x = burn::tensor::module::embedding(self.embed.clone(), input_ids);

@@ -68,6 +68,7 @@ pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
         out.push((scope.key(layout::INPUT_NORM), vec![h]));
         out.push((scope.key(layout::POST_NORM), vec![h]));
         out.extend(DECODER_LINEARS.map(|kind| (LinearId { layer, kind }.tensor_name(), kind.shape(config).to_vec())));
+        out.extend(config.bias.iter().map(|&kind| (LinearId { layer, kind }.bias_name(), vec![kind.shape(config)[0]])));
     }
     out.push((layout::FINAL_NORM.to_owned(), vec![h]));
     if !config.tie_word_embeddings {

@@ -1,5 +1,6 @@
-//! The Burn forward pass against transformers' logits (tests/data/tiny_llama): dense, and with the
-//! decoder linears held as bnb NF4, NF4 + double quant and FP4 on the device. The tiny models run
+//! The Burn forward pass against transformers' logits (tests/data/tiny_llama, tiny_mistral,
+//! tiny_qwen2): dense, and with the decoder linears held as bnb NF4, NF4 + double quant and FP4 on
+//! the device. The tiny models run
 //! on every CPU backend built in; the sample model on the default one (`backend::Cpu`).
 
 use std::path::{Path, PathBuf};
@@ -15,8 +16,9 @@ use safetensors::SafeTensors;
 /// The fixture README's suggested tolerance for an f32 forward: |Δlogit| ≤ 1e-4.
 const LOGIT_TOLERANCE: f32 = 1e-4;
 
+/// A tiny fixture folder under tests/data (`tiny_llama/tied_gqa`, `tiny_qwen2`, …).
 fn tiny(variant: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_llama").join(variant)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(variant)
 }
 
 fn ints(st: &SafeTensors<'_>, name: &str) -> (Vec<i64>, Vec<usize>) {
@@ -29,7 +31,6 @@ fn floats(st: &SafeTensors<'_>, name: &str) -> Vec<f32> {
 }
 
 fn logits_match_transformers<B: QuantBackend>() {
-    let device = Default::default();
     let variants: [(&str, Option<QuantizeOptions>); 4] = [
         ("logits", None),
         ("logits_nf4", Some(QuantizeOptions::new(QuantType::Nf4.codebook()))),
@@ -43,45 +44,70 @@ fn logits_match_transformers<B: QuantBackend>() {
         ),
         ("logits_fp4", Some(QuantizeOptions::new(QuantType::Fp4.codebook()))),
     ];
-    for model in ["tied_gqa", "llama32_rope", "sharded"] {
+    // The Llama variants, then the Llama-family configs: Mistral (model_type "mistral", a
+    // sliding window longer than the texts, θ 1e6) and Qwen2 (q/k/v biases, tied head), which
+    // keep only the dense and NF4 logits.
+    for model in ["tiny_llama/tied_gqa", "tiny_llama/llama32_rope", "tiny_llama/sharded", "tiny_mistral", "tiny_qwen2"]
+    {
         let dir = tiny(model);
-        let config_path = dir.join("config.json");
-        let config =
-            LlamaConfig::from_json(&std::fs::read_to_string(&config_path).unwrap(), &config_path.display().to_string())
-                .unwrap();
-        let weights = SafetensorsFolder::open(&dir).unwrap();
-        let reference_bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
-        let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
-        let (ids, shape) = ints(&reference, "input_ids");
-        let (mask, _) = ints(&reference, "attention_mask");
-        let (batch, seq) = (shape[0], shape[1]);
+        let config = config(&dir);
         for (key, options) in &variants {
-            let llama = Llama::<B>::load(&config, &weights, &device, &|_, t| Ok(t)).unwrap();
-            let llama = match options {
-                None => llama,
-                Some(options) => llama.quantize(options).unwrap(),
-            };
-            let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
-            let attention = Tensor::<B, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
-            let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
-            let expected = floats(&reference, key);
-            let vocab = config.vocab_size;
-            let mut worst = 0f32;
-            for b in 0..batch {
-                for t in 0..seq {
-                    if mask[b * seq + t] == 0 {
-                        continue; // only real positions are comparable
-                    }
-                    let at = (b * seq + t) * vocab;
-                    for v in 0..vocab {
-                        worst = worst.max((logits[at + v] - expected[at + v]).abs());
-                    }
-                }
-            }
-            eprintln!("{} {model} {key}: max |Δlogit| {worst:.2e}", B::NAME);
-            assert!(worst <= LOGIT_TOLERANCE, "{} {model} {key}: max |Δlogit| {worst}", B::NAME);
+            logits_match::<B>(&dir, &config, key, options.as_ref());
         }
     }
+}
+
+/// Mistral's sliding window where it bites: the tiny Mistral with a window of 8 positions
+/// against transformers' logits with the same window.
+fn sliding_window_matches_transformers<B: QuantBackend>() {
+    let dir = tiny("tiny_mistral");
+    let config = LlamaConfig { sliding_window: Some(8), ..config(&dir) };
+    logits_match::<B>(&dir, &config, "logits_window8", None);
+}
+
+fn config(dir: &Path) -> LlamaConfig {
+    let path = dir.join("config.json");
+    LlamaConfig::from_json(&std::fs::read_to_string(&path).unwrap(), &path.display().to_string()).unwrap()
+}
+
+/// The model in `dir` with `config`, quantized with `options` if given, against the reference
+/// logits `key` at every real position; a key the fixture does not have is skipped.
+fn logits_match<B: QuantBackend>(dir: &Path, config: &LlamaConfig, key: &str, options: Option<&QuantizeOptions>) {
+    let device = Default::default();
+    let model = dir.file_name().unwrap().to_string_lossy();
+    let weights = SafetensorsFolder::open(dir).unwrap();
+    let reference_bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
+    if reference.tensor(key).is_err() {
+        return;
+    }
+    let (ids, shape) = ints(&reference, "input_ids");
+    let (mask, _) = ints(&reference, "attention_mask");
+    let (batch, seq) = (shape[0], shape[1]);
+    let llama = Llama::<B>::load(config, &weights, &device, &|_, t| Ok(t)).unwrap();
+    let llama = match options {
+        None => llama,
+        Some(options) => llama.quantize(options).unwrap(),
+    };
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, seq]), &device);
+    let attention = Tensor::<B, 2, Int>::from_data(TensorData::new(mask.clone(), [batch, seq]), &device);
+    let logits: Vec<f32> = llama.forward(input, attention).into_data().to_vec().unwrap();
+    let expected = floats(&reference, key);
+    let vocab = config.vocab_size;
+    let mut worst = 0f32;
+    for b in 0..batch {
+        for t in 0..seq {
+            if mask[b * seq + t] == 0 {
+                continue; // only real positions are comparable
+            }
+            let at = (b * seq + t) * vocab;
+            for v in 0..vocab {
+                worst = worst.max((logits[at + v] - expected[at + v]).abs());
+            }
+        }
+    }
+    eprintln!("{} {model} {key}: max |Δlogit| {worst:.2e}", B::NAME);
+    assert!(worst <= LOGIT_TOLERANCE, "{} {model} {key}: max |Δlogit| {worst}", B::NAME);
 }
 
 /// SmolLM2-135M from the sample GGUF: last-position logits and next-token log-probabilities of
@@ -169,7 +195,7 @@ fn sample_model_matches_transformers() {
 /// Greedy generation with the KV cache reproduces transformers' `generate` (tied_gqa/greedy.json:
 /// 16 tokens after "The river"), and the cached logits equal a full forward's.
 fn greedy_generation_matches_transformers<B: QuantBackend>() {
-    let dir = tiny("tied_gqa");
+    let dir = tiny("tiny_llama/tied_gqa");
     let device = Default::default();
     let llama = Llama::<B>::from_folder(&dir, &device, &|_, t| Ok(t)).unwrap();
     let config = llama.config.clone();
@@ -249,24 +275,41 @@ fn bnb_checkpoint_equals_the_original_quantized_by_us<B: QuantBackend>() {
     assert_eq!(logits(ours), logits(theirs));
 }
 
-/// The tiny-model checks, once per CPU backend built in.
+/// The tiny-model checks, once per backend built in. The GPU ones run where `$ready` says the
+/// device is there, and say they were skipped where it is not.
 macro_rules! on_backend {
     ($feature:literal, $module:ident, $backend:ty) => {
+        on_backend!($feature, $module, $backend, true);
+    };
+    ($feature:literal, $module:ident, $backend:ty, $ready:expr) => {
         #[cfg(feature = $feature)]
         mod $module {
             #[test]
             fn logits_match_transformers() {
-                super::logits_match_transformers::<$backend>();
+                if $ready {
+                    super::logits_match_transformers::<$backend>();
+                }
+            }
+
+            #[test]
+            fn sliding_window_matches_transformers() {
+                if $ready {
+                    super::sliding_window_matches_transformers::<$backend>();
+                }
             }
 
             #[test]
             fn greedy_generation_matches_transformers() {
-                super::greedy_generation_matches_transformers::<$backend>();
+                if $ready {
+                    super::greedy_generation_matches_transformers::<$backend>();
+                }
             }
 
             #[test]
             fn bnb_checkpoint_equals_the_original_quantized_by_us() {
-                super::bnb_checkpoint_equals_the_original_quantized_by_us::<$backend>();
+                if $ready {
+                    super::bnb_checkpoint_equals_the_original_quantized_by_us::<$backend>();
+                }
             }
         }
     };
@@ -274,3 +317,37 @@ macro_rules! on_backend {
 
 on_backend!("flex", flex, burn::backend::Flex);
 on_backend!("ndarray", ndarray, burn::backend::NdArray);
+// wgpu: Vulkan, Metal or DX12; in CI Mesa's lavapipe (a Vulkan driver on the CPU), where
+// QUANTBOUND_REQUIRE_WGPU=1 turns a missing adapter into a failure rather than a skip.
+on_backend!(
+    "wgpu",
+    wgpu,
+    burn::backend::Wgpu,
+    super::gpu_ready::<burn::backend::Wgpu>("wgpu", "QUANTBOUND_REQUIRE_WGPU")
+);
+// CUDA: only where QUANTBOUND_TEST_CUDA=1 says there is a GPU (scripts/gpu/cuda_tests.sh).
+on_backend!(
+    "cuda",
+    cuda,
+    burn::backend::Cuda,
+    std::env::var("QUANTBOUND_TEST_CUDA").is_ok_and(|v| v == "1")
+        && super::gpu_ready::<burn::backend::Cuda>("cuda", "QUANTBOUND_TEST_CUDA")
+);
+
+/// Whether `B`'s default device can be opened (burn panics when there is no adapter or driver).
+/// Where it cannot, the test says it was skipped, or fails if `require` is set to 1.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn gpu_ready<B: QuantBackend>(name: &str, require: &str) -> bool {
+    let opened = std::panic::catch_unwind(|| {
+        Tensor::<B, 1>::zeros([1], &Default::default()).into_data();
+    });
+    let required = std::env::var(require).is_ok_and(|v| v == "1");
+    match opened {
+        Ok(()) => true,
+        Err(_) if required => panic!("{name}: no device could be opened, and {require}=1 requires one"),
+        Err(_) => {
+            eprintln!("skipped: {name} has no device here (for wgpu on Linux: Mesa's lavapipe, mesa-vulkan-drivers)");
+            false
+        }
+    }
+}

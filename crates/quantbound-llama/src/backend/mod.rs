@@ -29,6 +29,13 @@ pub type Cpu = burn::backend::Flex;
 #[cfg(all(feature = "ndarray", not(feature = "flex")))]
 pub type Cpu = burn::backend::NdArray;
 
+/// wgpu (Vulkan, Metal, DX12), f32.
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Wgpu;
+/// CUDA, f32.
+#[cfg(feature = "cuda")]
+pub type Cuda = burn::backend::Cuda;
+
 /// The name of a backend type for reports: `Cpu` is "flex" or "ndarray".
 pub fn name<B: QuantBackend>() -> &'static str {
     B::NAME
