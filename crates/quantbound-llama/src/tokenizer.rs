@@ -106,9 +106,12 @@ impl Tokenizer {
             .collect();
         let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
         let pre = gguf.metadata.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
+        // GPT-2's regex: llama.cpp names it "gpt-2" (and "default" when unnamed); "gpt2" is how
+        // some writers spell it.
+        let gpt2_split = matches!(pre, "default" | "gpt-2" | "gpt2" | "smollm");
         let pre_tokenizer = match pre {
             // GPT-2's regex inside ByteLevel.
-            "default" | "gpt2" | "smollm" => byte_level.clone(),
+            _ if gpt2_split => byte_level.clone(),
             // Llama 3's split regex, then byte-level without its own regex.
             "llama-bpe" | "llama3" => serde_json::json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated", "invert": false},
@@ -116,7 +119,7 @@ impl Tokenizer {
             other => {
                 return Err(bad(
                     "tokenizer.ggml.pre",
-                    format!("pre-tokenizer {other:?} is not supported (known: gpt2, smollm, llama-bpe)"),
+                    format!("pre-tokenizer {other:?} is not supported (known: gpt-2, smollm, llama-bpe)"),
                 ))
             }
         };
@@ -139,7 +142,7 @@ impl Tokenizer {
             "normalizer": null, "pre_tokenizer": pre_tokenizer, "post_processor": post_processor,
             "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
             "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": pre != "default" && pre != "gpt2" && pre != "smollm",
+                "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": !gpt2_split,
                 "vocab": vocab, "merges": merges}
         });
         let inner: tokenizers::Tokenizer = json

@@ -8,5 +8,5 @@
 pub mod logits;
 pub mod weight;
 
-pub use logits::{LogitAccumulator, LogitMetrics, SequenceScores, KL_PERCENTILES};
+pub use logits::{LogitAccumulator, LogitMetrics, SequenceScores, StandardErrors, DELTA_P_PERCENTILES, KL_PERCENTILES};
 pub use weight::{weight_error, WeightError};

@@ -64,7 +64,7 @@ pub(crate) fn load<B: QuantBackend>(
     let (model, tokenizer, resolved) = crate::load::open::<B>(spec, device, &transform, progress)?;
     let incompatible = |what: String| ReportError::Incompatible { candidate: label.to_owned(), what };
     check_architecture(&reference.model.config, &model.config).map_err(incompatible)?;
-    let theirs = options.texts.tokenize(&tokenizer, options.max_length)?;
+    let theirs = options.texts.tokenize(&tokenizer, options.max_length, options.ppl_mode)?;
     if theirs.len() != sequences.len() {
         return Err(incompatible(format!(
             "its tokenizer differs from the reference's: the texts make {} sequences with its own, {} with the reference's",

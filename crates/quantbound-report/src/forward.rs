@@ -68,6 +68,7 @@ impl<B: QuantBackend> Evaluator<'_, B> {
         let mut scores = vec![vec![SequenceScores::default(); distinct.len()]; candidates.len()];
         let device = self.reference.device();
         let traced = candidates.iter().any(|c| c.first_layer > 0);
+        let first_scored = self.options.ppl_mode.first_scored(self.options.max_length);
         for batch in &batches {
             let padded = Batch::right_padded(batch.iter().map(|&i| distinct[i].clone()).collect(), self.pad_id);
             let tensor = |rows: &[Vec<u32>]| {
@@ -86,8 +87,13 @@ impl<B: QuantBackend> Evaluator<'_, B> {
                     0 => candidate.model.forward(tensor(ids), tensor(mask)),
                     l => candidate.model.forward_from(l, residuals[l].clone(), tensor(mask)),
                 };
-                for (&i, row) in batch.iter().zip(LogitAccumulator::scores(reference_logits.clone(), logits, ids, mask))
-                {
+                for (&i, row) in batch.iter().zip(LogitAccumulator::scores(
+                    reference_logits.clone(),
+                    logits,
+                    ids,
+                    mask,
+                    first_scored,
+                )) {
                     scores[i] = row;
                 }
                 stage.inc(1);

@@ -31,7 +31,7 @@ mod theory;
 pub mod weights_only;
 
 pub use error::{ReportError, Result};
-pub use options::{Device, ModelSpec, RefDtype, ReportOptions, Rotation, SensitivityMode};
+pub use options::{Device, ModelSpec, PplMode, RefDtype, ReportOptions, Rotation, SensitivityMode};
 pub use progress::{NoProgress, Progress, Stage};
 pub use report::Report;
 pub use run::run;

@@ -114,6 +114,30 @@ pub enum SensitivityMode {
     Linears,
 }
 
+/// How a document (`--text-file`) becomes scored sequences.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum PplMode {
+    /// Consecutive windows of --max-length tokens, a BOS only at the document's start, every
+    /// position scored.
+    #[default]
+    Windows,
+    /// `llama-perplexity`'s: --max-length is n_ctx; whole n_ctx chunks, each one's first token
+    /// replaced by BOS, only the second half of each scored. Its PPL and KLD figures are llama.cpp's.
+    LlamaCpp,
+}
+
+impl PplMode {
+    /// The first position scored in a sequence of `max_length` tokens.
+    pub fn first_scored(self, max_length: usize) -> usize {
+        match self {
+            PplMode::Windows => 0,
+            PplMode::LlamaCpp => max_length / 2,
+        }
+    }
+}
+
 /// A rotation of every linear's input dimension before quantizing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +167,8 @@ pub struct ReportOptions {
     /// The layer whose `mlp.down_proj` the seed analyses (8).
     pub layer: usize,
     pub texts: Texts,
+    /// How a [`Texts::Document`] is cut and scored.
+    pub ppl_mode: PplMode,
     /// Description of the texts for the report (e.g. the file they came from).
     pub texts_label: String,
     /// Evaluate each distinct sequence once and count its scores once per occurrence (the same
@@ -167,6 +193,19 @@ impl ReportOptions {
         }
         if self.batch_size == 0 || self.max_length == 0 {
             return Err(ReportError::Invalid("--batch-size and --max-length must be at least 1".into()));
+        }
+        if self.ppl_mode == PplMode::LlamaCpp {
+            if !matches!(self.texts, Texts::Document(_)) {
+                return Err(ReportError::Invalid(
+                    "--ppl-mode llama-cpp scores a document in n_ctx chunks: give it with --text-file".into(),
+                ));
+            }
+            if self.max_length < 4 {
+                return Err(ReportError::Invalid(format!(
+                    "--ppl-mode llama-cpp: --max-length {} is n_ctx, which must be at least 4",
+                    self.max_length
+                )));
+            }
         }
         Ok(())
     }
@@ -216,6 +255,7 @@ impl ReportOptions {
             batch_size: 8,
             layer: 8,
             texts: Texts::seed_default(),
+            ppl_mode: PplMode::Windows,
             texts_label: format!("the seed's text: {DEFAULT_SENTENCE:?} × 100"),
             deduplicate: true,
             sensitivity: SensitivityMode::Layers,

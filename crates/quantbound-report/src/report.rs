@@ -7,7 +7,7 @@ use quantbound_llama::layout::LinearKind;
 use quantbound_metrics::LogitMetrics;
 use serde::{Deserialize, Serialize};
 
-use crate::options::{Device, RefDtype, Rotation, SensitivityMode};
+use crate::options::{Device, PplMode, RefDtype, Rotation, SensitivityMode};
 
 /// One comparison run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +76,9 @@ pub struct Settings {
     pub batch_size: usize,
     pub layer: usize,
     pub texts: String,
+    /// How a document was cut and scored (`windows`, `llama-cpp`).
+    #[serde(default)]
+    pub ppl_mode: PplMode,
     pub sequences: usize,
     /// Sequences evaluated: each distinct one once, its scores counted once per occurrence.
     pub distinct_sequences: usize,

@@ -212,6 +212,7 @@ pub(crate) fn settings<B: QuantBackend>(options: &ReportOptions, sequences: &[Ve
         batch_size: options.batch_size,
         layer: options.layer,
         texts: options.texts_label.clone(),
+        ppl_mode: options.ppl_mode,
         sequences: sequences.len(),
         distinct_sequences: distinct,
         simd: quantbound_simd::active().to_string(),

@@ -45,7 +45,7 @@ pub fn run<B: QuantBackend>(options: &ReportOptions, device: &B::Device, progres
     let loaded = crate::load::load::<B>(options, device, progress)?;
     stage.finish();
     let seed = options.seed_linear(loaded.model.config.num_layers)?;
-    let sequences = options.texts.tokenize(&loaded.tokenizer, options.max_length)?;
+    let sequences = options.texts.tokenize(&loaded.tokenizer, options.max_length, options.ppl_mode)?;
     timings.lap("load");
 
     let mut analysis = analyse(&loaded.model, options, seed, progress)?;

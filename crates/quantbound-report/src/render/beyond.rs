@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use super::table::Table;
 use super::{e4, seed_tensor, upper};
 use crate::options::Rotation;
-use crate::report::{FormatResult, LinearRow, Report};
+use crate::report::{LinearRow, Report};
 use crate::theory::{BA_BIN_FRACTION, BA_TOLERANCE};
 use quantbound_llama::layout::LinearKind;
+use quantbound_metrics::LogitMetrics;
 use quantbound_theory::bounds::{gaussian_distortion_rate, shannon_lower_bound};
 
 /// Per layer and format: the mean weight MSE of its linears, and the layer's amplification:
@@ -87,25 +88,40 @@ pub(super) fn rotation(report: &Report) -> String {
     )
 }
 
-/// llama.cpp's KL-divergence statistics, a column per format.
+/// llama.cpp's perplexity and KL-divergence statistics (`llama-perplexity --kl-divergence`), a
+/// column per format, each mean with its ± standard error.
 pub(super) fn kl_statistics(report: &Report) -> String {
     let mut header = vec!["Statistic".to_owned()];
     header.extend(report.formats.iter().map(|f| upper(f.format)));
     let mut table = Table::new(&header);
-    let mut stat = |name: &str, value: &dyn Fn(&FormatResult) -> String| {
+    let mut stat = |name: &str, value: &dyn Fn(&LogitMetrics) -> String| {
         let mut row = vec![name.to_owned()];
-        row.extend(report.formats.iter().map(value));
+        row.extend(report.formats.iter().map(|f| value(&f.metrics)));
         table.row(&row);
     };
-    stat("Mean KLD", &|f| format!("{:.6}", f.metrics.kl_mean));
-    stat("Maximum KLD", &|f| format!("{:.6}", f.metrics.kl_max));
+    stat("Mean PPL(Q)", &|m| format!("{:.6} ± {:.6}", m.ppl, m.errors.ppl));
+    stat("Mean PPL(base)", &|m| format!("{:.6} ± {:.6}", m.ppl_ref, m.errors.ppl_ref));
+    stat("Cor(ln(PPL(Q)), ln(PPL(base)))", &|m| format!("{:.2}%", 100.0 * m.nll_correlation));
+    stat("Mean ln(PPL(Q)/PPL(base))", &|m| format!("{:.6} ± {:.6}", m.delta_ce, m.errors.delta_ce));
+    stat("Mean PPL(Q)/PPL(base)", &|m| format!("{:.6} ± {:.6}", m.ppl_ratio, m.errors.ppl_ratio));
+    stat("Mean PPL(Q)-PPL(base)", &|m| format!("{:.6} ± {:.6}", m.ppl - m.ppl_ref, m.errors.ppl_difference));
+    stat("Mean KLD", &|m| format!("{:.6} ± {:.6}", m.kl_mean, m.errors.kl_mean));
+    stat("Maximum KLD", &|m| format!("{:.6}", m.kl_max));
     for (i, p) in quantbound_metrics::KL_PERCENTILES.iter().enumerate() {
-        stat(&format!("{p}% KLD"), &|f| format!("{:.6}", f.metrics.kl_percentiles[i].1));
+        stat(&format!("{p}% KLD"), &|m| format!("{:.6}", m.kl_percentiles[i].1));
     }
-    stat("Same top p (top-1 agreement)", &|f| format!("{:.3}%", 100.0 * f.metrics.top1_agreement));
-    stat("RMS Δp", &|f| format!("{:.3}%", 100.0 * f.metrics.rms_delta_p));
-    stat("PPL (ref → quant)", &|f| format!("{:.4} → {:.4}", f.metrics.ppl_ref, f.metrics.ppl));
-    stat("Scored positions", &|f| f.metrics.scored_positions.to_string());
+    stat("Minimum KLD", &|m| format!("{:.6}", m.kl_min));
+    stat("Mean Δp", &|m| format!("{:.3} ± {:.3}%", 100.0 * m.delta_p_mean, 100.0 * m.errors.delta_p_mean));
+    stat("Maximum Δp", &|m| format!("{:.3}%", 100.0 * m.delta_p_max));
+    for (i, p) in quantbound_metrics::DELTA_P_PERCENTILES.iter().enumerate() {
+        stat(&format!("{p}% Δp"), &|m| format!("{:.3}%", 100.0 * m.delta_p_percentiles[i].1));
+    }
+    stat("Minimum Δp", &|m| format!("{:.3}%", 100.0 * m.delta_p_min));
+    stat("RMS Δp", &|m| format!("{:.3} ± {:.3}%", 100.0 * m.rms_delta_p, 100.0 * m.errors.rms_delta_p));
+    stat("Same top p (top-1 agreement)", &|m| {
+        format!("{:.3} ± {:.3}%", 100.0 * m.top1_agreement, 100.0 * m.errors.top1_agreement)
+    });
+    stat("Scored positions", &|m| m.scored_positions.to_string());
     format!("\n## KL divergence statistics (llama.cpp's set)\n\n{}", table.render())
 }
 
