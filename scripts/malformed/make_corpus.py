@@ -14,7 +14,7 @@ Python 3 standard library only; no model runs. The inputs are the repo's own fix
 
 Writes tests/data/malformed/: control/ (the intact files, which every command accepts), one file
 or folder per defect, and manifest.json, which says for each entry what is wrong and which words
-the error must contain. xtask/tests/malformed.rs runs every command on every entry.
+the error must contain. crates/quantbound-cli/tests/malformed.rs runs every command on every entry.
 
 Ran with CPython 3.11 (any Python 3.8+ gives the same bytes):
   python3 scripts/malformed/make_corpus.py
