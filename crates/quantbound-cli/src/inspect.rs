@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 use quantbound_codebook::{checkpoint, hf, nibble, Absmax, NESTED_BLOCKSIZE};
 
-use crate::files::{map, Error};
+use crate::files::{map, Checkpoint, Error};
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A bnb-4bit safetensors file.
+    /// A bnb-4bit safetensors checkpoint: one file, or a sharded one (its folder or its index).
     file: PathBuf,
     /// The weight to inspect (e.g. model.layers.0.mlp.down_proj.weight). Without it, list the
     /// file's 4-bit weights.
@@ -24,10 +24,30 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(args: InspectArgs) -> Result<(), Error> {
-    let file = args.file.display().to_string();
-    let bytes = map(&args.file)?;
+    let checkpoint = Checkpoint::open(&args.file)?;
+    let Some(name) = &args.tensor else {
+        return list(&checkpoint);
+    };
+    // The shard the index puts the weight in (bnb's quant-state tensors sit beside it).
+    let path = match &checkpoint {
+        Checkpoint::File(path) => path.clone(),
+        Checkpoint::Sharded { dir, index } => match index.weight_map.get(name) {
+            Some(shard) => dir.join(shard),
+            None => return Err(format!("{}: the index lists no tensor {name}", args.file.display()).into()),
+        },
+    };
+    let file = path.display().to_string();
+    let bytes = map(&path)?;
     let st = checkpoint::open(&bytes, &file)?;
-    let Some(name) = args.tensor else {
+    show(&st, name, &file, &args)
+}
+
+/// Every bnb-4bit weight of every shard, with its shape, dtype, table and blocksize.
+fn list(checkpoint: &Checkpoint) -> Result<(), Error> {
+    for path in checkpoint.files() {
+        let file = path.display().to_string();
+        let bytes = map(&path)?;
+        let st = checkpoint::open(&bytes, &file)?;
         let mut names: Vec<&str> = st.names().into_iter().filter(|n| hf::bnb_quant_type(&st, n).is_some()).collect();
         names.sort();
         println!("{} bnb-4bit weights in {file}:", names.len());
@@ -41,9 +61,13 @@ pub fn inspect(args: InspectArgs) -> Result<(), Error> {
                 q.state.blocksize
             );
         }
-        return Ok(());
-    };
-    let q = hf::from_safetensors(&st, &name, &file)?;
+    }
+    Ok(())
+}
+
+/// The quant state, packed bytes, absmax and first values of the weight `name` in `st`.
+fn show(st: &safetensors::SafeTensors<'_>, name: &str, file: &str, args: &InspectArgs) -> Result<(), Error> {
+    let q = hf::from_safetensors(st, name, file)?;
     let state = &q.state;
     println!("{name} ({file})");
     println!("  shape       {:?}", state.shape);

@@ -298,6 +298,18 @@ fn sharded_checkpoints_convert_shard_by_shard() {
     let model = Llama::<Cpu>::from_folder(&quantized, &device, &|_, t| Ok(t)).unwrap();
     assert_eq!(model.linears().iter().filter(|(_, l)| l.is_quantized()).count(), 14);
 
+    // `inspect` reads the folder too: every shard's 4-bit weights, and one weight from the shard
+    // the index puts it in.
+    let run = quantbound(&["inspect", &path(&quantized)]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(text(&run).matches("  model.layers.").count(), 14, "{}", text(&run));
+    let last = weight_map.iter().rev().find(|(n, _)| n.ends_with("down_proj.weight")).unwrap();
+    let run = quantbound(&["inspect", &path(&quantized), "--tensor", last.0]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains(last.1.as_str().unwrap()) && text(&run).contains("double quant yes"), "{}", text(&run));
+
+    // The round trip: dense shards with each weight back in f16, every shard equal to the
+    // single-file round trip of its input shard, and every tensor left alone byte-equal to the input's.
     let run = quantbound(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
     assert!(run.status.success(), "{}", text(&run));
     let bytes = std::fs::read(dense.join("model-00001-of-00003.safetensors")).unwrap();
@@ -305,6 +317,23 @@ fn sharded_checkpoints_convert_shard_by_shard() {
     let q = st.tensor("model.layers.0.self_attn.q_proj.weight").unwrap();
     assert_eq!((q.dtype(), q.shape()), (safetensors::Dtype::F16, &[64usize, 64][..]));
     assert!(!std::fs::read_to_string(dense.join("model.safetensors.index.json")).unwrap().contains("absmax"));
+    let only = regex::Regex::new(LINEARS).unwrap();
+    for i in 1..=3 {
+        let shard = format!("model-0000{i}-of-00003.safetensors");
+        let alone = dir.path().join(format!("dense-{shard}"));
+        let run = quantbound(&["dequantize", "--input", &path(&dir.path().join(&shard)), "--output", &path(&alone)]);
+        assert!(run.status.success(), "{}", text(&run));
+        let ours = std::fs::read(dense.join(&shard)).unwrap();
+        assert!(std::fs::read(&alone).unwrap() == ours, "{shard}");
+        let input = std::fs::read(sharded.join(&shard)).unwrap();
+        let (input, ours) = (
+            safetensors::SafeTensors::deserialize(&input).unwrap(),
+            safetensors::SafeTensors::deserialize(&ours).unwrap(),
+        );
+        for name in input.names().into_iter().filter(|n| !only.is_match(n)) {
+            assert_eq!(input.tensor(name).unwrap().data(), ours.tensor(name).unwrap().data(), "{name}");
+        }
+    }
 
     // An output folder that already holds something is refused, and left as it was.
     let run = quantbound(&["dequantize", "--input", &path(&quantized), "--output", &path(&dense)]);
