@@ -276,8 +276,17 @@ fn run_on(device: Device, options: Option<&ReportOptions>) -> Result<Option<quan
     fn on<B: quantbound_llama::backend::QuantBackend>(
         options: Option<&ReportOptions>,
     ) -> Result<Option<quantbound_report::Report>, Error> {
+        let device = Default::default();
+        if !quantbound_llama::backend::device_available::<B>(&device) {
+            return Err(format!(
+                "--device {}: no device could be opened (wgpu needs a Vulkan, Metal or DX12 driver, on Linux \
+                 e.g. Mesa's mesa-vulkan-drivers; CUDA an NVIDIA driver)",
+                B::NAME
+            )
+            .into());
+        }
         Ok(match options {
-            Some(options) => Some(quantbound_report::run::<B>(options, &Default::default(), &Bars)?),
+            Some(options) => Some(quantbound_report::run::<B>(options, &device, &Bars)?),
             None => None,
         })
     }

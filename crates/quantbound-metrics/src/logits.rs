@@ -181,9 +181,11 @@ impl LogitAccumulator {
         let targets: Vec<i64> =
             ids.iter().flat_map(|row| (0..seq).map(move |t| i64::from(row[(t + 1).min(seq - 1)]))).collect();
         let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [batch, seq, 1]), &device);
-        let top_ref = logp_ref.clone().argmax(2);
-        let top_q = logp_q.clone().argmax(2);
-        let same: Vec<bool> = top_ref.equal(top_q).into_data().to_vec().expect("a bool tensor");
+        // Compared on the host: a backend's bool tensors need not be Rust bools (wgpu's are u32).
+        let top = |logp: &Tensor<B, 3>| -> Vec<i64> {
+            logp.clone().argmax(2).into_data().convert::<i64>().to_vec().expect("converted to i64")
+        };
+        let (top_ref, top_q) = (top(&logp_ref), top(&logp_q));
         let lp_ref = host(logp_ref.gather(2, targets.clone()));
         let lp_q = host(logp_q.gather(2, targets));
         let mut out = Vec::with_capacity(batch);
@@ -198,7 +200,12 @@ impl LogitAccumulator {
                 if t + 1 >= seq || row[t + 1] == 0 {
                     continue;
                 }
-                scores.scored.push(Scored { lp_ref: lp_ref[i], lp_q: lp_q[i], kl: kl[i], top1_same: same[i] });
+                scores.scored.push(Scored {
+                    lp_ref: lp_ref[i],
+                    lp_q: lp_q[i],
+                    kl: kl[i],
+                    top1_same: top_ref[i] == top_q[i],
+                });
             }
             out.push(scores);
         }

@@ -36,6 +36,18 @@ pub type Wgpu = burn::backend::Wgpu;
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda;
 
+/// Whether `B`'s `device` can be opened. Burn's GPU backends panic when there is no adapter or
+/// driver; this turns that into `false`, quietly, so a caller can say so in an error.
+pub fn device_available<B: Backend>(device: &B::Device) -> bool {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<B, 1>::zeros([1], device).into_data();
+    }));
+    std::panic::set_hook(hook);
+    opened.is_ok()
+}
+
 /// The name of a backend type for reports: `Cpu` is "flex" or "ndarray".
 pub fn name<B: QuantBackend>() -> &'static str {
     B::NAME
