@@ -69,7 +69,8 @@ pub struct Codebook {
     values: [f32; 16],
     /// `sorted[k]` is the index of the k-th smallest value (stable: equal values keep index order).
     sorted: [u8; 16],
-    /// `thresholds[k] = (values[sorted[k]] + values[sorted[k + 1]]) / 2` in f32.
+    /// `thresholds[k] = (values[sorted[k]] + values[sorted[k + 1]]) / 2` in f32, with those at or
+    /// above 1 stored as +∞ and those below −1 as −∞ (see [`Codebook::thresholds`]).
     thresholds: [f32; 15],
 }
 
@@ -124,7 +125,19 @@ impl Codebook {
         // order, as bnb's stable torch.sort does. Values are finite, so partial_cmp never fails.
         order
             .sort_by(|&a, &b| values[a as usize].partial_cmp(&values[b as usize]).unwrap_or(std::cmp::Ordering::Equal));
-        let thresholds = std::array::from_fn(|k| (values[order[k] as usize] + values[order[k + 1] as usize]) / 2.0);
+        let thresholds = std::array::from_fn(|k| {
+            let t = (values[order[k] as usize] + values[order[k + 1] as usize]) / 2.0;
+            // bnb clamps the scaled value to [−1, 1] before bucketing it: a threshold at or above 1
+            // is then never passed, one below −1 always. As ±∞ they say so to kernels that skip
+            // the clamp, whose x·(1/absmax) can land past ±1 when 1/absmax is subnormal.
+            if t >= 1.0 {
+                f32::INFINITY
+            } else if t < -1.0 {
+                f32::NEG_INFINITY
+            } else {
+                t
+            }
+        });
         Codebook { quant_type, values, sorted: order, thresholds }
     }
 
@@ -138,7 +151,10 @@ impl Codebook {
         &self.values
     }
 
-    /// The 15 decision thresholds between neighbouring values in ascending order.
+    /// The 15 decision thresholds between neighbouring values in ascending order, as the
+    /// quantizer compares a scaled value with them: a table with values beyond ±1 (only a custom
+    /// one can have them) has its thresholds outside [−1, 1) replaced by ±∞, which gives the index
+    /// of the value clamped to [−1, 1], bnb's rule, without clamping it.
     pub fn thresholds(&self) -> &[f32; 15] {
         &self.thresholds
     }

@@ -208,3 +208,28 @@ fn bf16_signalling_nan_absmax_is_kept_at_every_level() {
         assert_eq!(q.state.absmax.to_f32()[0].to_bits(), 0x7fa9_0000, "level {level}");
     }
 }
+
+/// A custom table with values beyond ±1 and a block whose absmax is near f32's maximum, so that
+/// 1/absmax is subnormal and x·(1/absmax) lands past 1 (3.4e38 · f32(1/3.4e38) = 1.0000001): bnb
+/// clamps the scaled value to [−1, 1], and every level must bucket as if it had. The threshold
+/// between 0.75 and 1.25 is exactly 1. (Found by the `kernels` fuzz target.)
+#[test]
+fn scaled_values_past_one_bucket_as_clamped() {
+    let table = [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.25, 2.0, 4.0, 8.0, -2.0, -4.0, -8.0, 12.0];
+    let codebook = Codebook::custom(table).unwrap();
+    let big = 3.4e38f32;
+    let block: Vec<f32> = (0..64).map(|i| [big, -big, big * 0.999, -big * 0.75, 1.0, 0.0][i % 6]).collect();
+    let (packed, absmax) = quantize_blocks_reference(FloatSlice::F32(&block), Blocksize::DEFAULT, &codebook);
+    // The reference clamps: the largest weight takes the code 0.75, not 1.25.
+    assert_eq!(packed[0] >> 4, 7);
+    for level in SimdLevel::supported() {
+        let options =
+            QuantizeOptions { codebook: codebook.clone(), blocksize: Blocksize::DEFAULT, double_quant: false };
+        let q = quantbound_simd::with_level(level, || {
+            Quantized4bit::quantize("test", FloatSlice::F32(&block), &[64], &options).unwrap()
+        })
+        .unwrap();
+        assert_eq!(q.packed, packed, "{level}: packed bytes");
+        assert_eq!(q.state.absmax.to_f32(), absmax, "{level}: absmax");
+    }
+}
