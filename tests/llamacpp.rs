@@ -49,6 +49,12 @@ fn the_gguf_tokenizer_gives_llama_cpps_ids() {
     let ids: Vec<u32> =
         expected()["token_ids_with_bos"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     assert_eq!(tokenizer.encode(&document(), true).unwrap(), ids);
+    // The chunks: 29 of 64 from those ids, BOS first in each; a trailing newline is dropped, as
+    // llama-perplexity's `-f` drops it.
+    let chunks = |text: String| Texts::Document(text).tokenize(&tokenizer, 64, PplMode::LlamaCpp).unwrap();
+    let expected: Vec<Vec<u32>> = ids[..29 * 64].chunks(64).map(|c| [&[ids[0]][..], &c[1..]].concat()).collect();
+    assert_eq!(chunks(document()), expected);
+    assert_eq!(chunks(document() + "\n"), expected);
 }
 
 #[test]

@@ -57,6 +57,14 @@ impl Defaults {
 
 /// Parses the command line, runs the task and says how it ended.
 pub fn main(defaults: &Defaults) -> ExitCode {
+    // `quantbound inspect … | head` closes stdout early: end by the signal, as Unix tools do, not
+    // with println!'s "Broken pipe" panic.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE (Rust's runtime sets it to ignore)
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let command = Cli::command()
         .name(defaults.name)
         .bin_name(defaults.name)

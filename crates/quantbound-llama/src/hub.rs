@@ -13,7 +13,6 @@
 //!   file each give an error that says which and what to do.
 
 use std::path::PathBuf;
-
 use std::time::Duration;
 
 use hf_hub::api::sync::{ApiBuilder, ApiError};

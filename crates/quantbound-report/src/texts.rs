@@ -64,11 +64,12 @@ impl Texts {
     }
 }
 
-/// `llama-perplexity`'s chunks of a document: its tokens (with the BOS the tokenizer adds), cut
-/// into whole chunks of `n_ctx` (the remainder dropped), each chunk's first token replaced by BOS
-/// where the tokenizer adds one. llama.cpp refuses a document shorter than two chunks; so do we.
+/// `llama-perplexity`'s chunks of a document: its tokens (with the BOS the tokenizer adds; one
+/// trailing newline dropped, as `-f` reads a file), cut into whole chunks of `n_ctx` (the
+/// remainder dropped), each chunk's first token replaced by BOS where the tokenizer adds one.
+/// llama.cpp refuses a document shorter than two chunks; so do we.
 fn llama_cpp_chunks(tokenizer: &Tokenizer, text: &str, n_ctx: usize) -> Result<Vec<Vec<u32>>> {
-    let tokens = tokenizer.encode(text, true)?;
+    let tokens = tokenizer.encode(text.strip_suffix('\n').unwrap_or(text), true)?;
     if tokens.len() < 2 * n_ctx {
         return Err(ReportError::Invalid(format!(
             "--ppl-mode llama-cpp: the document is {} tokens; n_ctx {n_ctx} (--max-length) needs at least {}, as \
