@@ -194,6 +194,7 @@ impl<B: QuantBackend> Linear<B> {
     }
 }
 
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code, reason = "the CPU backends' only"))]
 impl<B: QuantBackend> Quant4<B> {
     /// `[out_features, in_features]`.
     pub(crate) fn shape(&self) -> [usize; 2] {

@@ -192,6 +192,7 @@ pub(crate) fn floats<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B
 
 /// The host-side dequantization the CPU backends share: bnb's packed bytes (as the `i32` words
 /// the layer stores) and an f32 absmax into `out`, with the codebook crate's SIMD kernel.
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code, reason = "the CPU backends' only"))]
 pub(crate) fn dequantize_on_host(
     words: &[i32],
     absmax: &[f32],
