@@ -1,6 +1,7 @@
 //! Hub models without a network: with `HF_HUB_OFFLINE=1` a snapshot comes from the standard HF
 //! cache layout, and a model that is not cached gives an error saying there is no connection.
-//! (A gated repo's "set HF_TOKEN" error needs the network, so no test here covers it.)
+//! Downloads, retries and a gated repo's "set HF_TOKEN" error are tested against a loopback Hub
+//! in crates/quantbound-cli/tests/hub.rs.
 
 use std::path::Path;
 
