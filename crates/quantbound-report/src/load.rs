@@ -83,24 +83,11 @@ pub(crate) fn open<B: QuantBackend>(
     transform: &WeightTransform<'_>,
     progress: &dyn Progress,
 ) -> Result<(Llama<B>, Tokenizer, String)> {
-    Ok(match spec {
-        ModelSpec::Sample => {
-            let path = quantbound_llama::sample::find()?;
-            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(&path, device, transform)?;
-            (model, tokenizer, path.display().to_string())
-        }
-        ModelSpec::Gguf(path) => {
-            let (model, tokenizer) = Llama::from_gguf_file_with_tokenizer(path, device, transform)?;
-            (model, tokenizer, path.display().to_string())
-        }
-        ModelSpec::Folder(dir) => {
-            let (model, tokenizer) = Llama::from_folder_with_tokenizer(dir, device, transform)?;
-            (model, tokenizer, dir.display().to_string())
-        }
-        ModelSpec::Hub(id) => {
-            let dir = quantbound_llama::hub::HubModel::parse(id).snapshot(progress)?;
-            let (model, tokenizer) = Llama::from_folder_with_tokenizer(&dir, device, transform)?;
-            (model, tokenizer, dir.display().to_string())
-        }
-    })
+    let path = spec.resolve(progress)?;
+    let (model, tokenizer) = if path.is_dir() {
+        Llama::from_folder_with_tokenizer(&path, device, transform)?
+    } else {
+        Llama::from_gguf_file_with_tokenizer(&path, device, transform)?
+    };
+    Ok((model, tokenizer, path.display().to_string()))
 }

@@ -11,6 +11,7 @@ use quantbound_theory::quantizer::optimal_absmax_codebook;
 use quantbound_theory::GeneralizedGaussian;
 
 use crate::error::{theory, ReportError, Result};
+use crate::progress::Progress;
 use crate::texts::{Texts, DEFAULT_SENTENCE};
 
 /// Where the reference model comes from.
@@ -47,6 +48,17 @@ impl ModelSpec {
                 "--model {spec:?}: not `sample`, an existing .gguf file or folder, or a Hub id like meta-llama/Llama-3.2-1B"
             )))
         }
+    }
+
+    /// The GGUF file or model folder this names, fetched from the Hub (each download a
+    /// `progress` stage) where it is a repo id.
+    pub fn resolve(&self, progress: &dyn Progress) -> Result<PathBuf> {
+        Ok(match self {
+            ModelSpec::Sample => quantbound_llama::sample::find()?,
+            ModelSpec::Gguf(path) => path.clone(),
+            ModelSpec::Folder(dir) => dir.clone(),
+            ModelSpec::Hub(id) => quantbound_llama::hub::HubModel::parse(id).snapshot(progress)?,
+        })
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use quantbound_formats::FormatName;
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyse::{analyse_layers, Analysis, LinearWeights};
 use crate::error::{ReportError, Result};
-use crate::options::{ModelSpec, RefDtype, ReportOptions, Rotation};
+use crate::options::{RefDtype, ReportOptions, Rotation};
 use crate::progress::Progress;
 use crate::report::{Theory, Versions};
 use crate::theory::SeedTensor;
@@ -100,7 +99,7 @@ pub fn run_weights_only(options: &ReportOptions, progress: &dyn Progress) -> Res
             "--candidate needs the forward passes, which --weights-only skips; drop one of them".into(),
         ));
     }
-    let path = checkpoint_path(&options.model, progress)?;
+    let path = options.model.resolve(progress)?;
     let clock = Instant::now();
     quantbound_llama::model::with_weights(&path, |config, source| {
         let seed = options.seed_linear(config.num_layers)?;
@@ -151,16 +150,6 @@ pub fn run_weights_only(options: &ReportOptions, progress: &dyn Progress) -> Res
             theory,
             timings,
         })
-    })
-}
-
-/// The file or folder `spec` names, fetched from the Hub where it is a repo id.
-fn checkpoint_path(spec: &ModelSpec, progress: &dyn Progress) -> Result<PathBuf> {
-    Ok(match spec {
-        ModelSpec::Sample => quantbound_llama::sample::find()?,
-        ModelSpec::Gguf(path) => path.clone(),
-        ModelSpec::Folder(dir) => dir.clone(),
-        ModelSpec::Hub(id) => quantbound_llama::hub::HubModel::parse(id).snapshot(progress)?,
     })
 }
 
