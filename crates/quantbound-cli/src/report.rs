@@ -271,24 +271,22 @@ fn weights_only(
 }
 
 /// Runs the report on `device`'s backend, or with `options` `None` only checks that this build
-/// has it.
+/// has it and that its device opens (`report` does that first, before any work).
 fn run_on(device: Device, options: Option<&ReportOptions>) -> Result<Option<quantbound_report::Report>, Error> {
     fn on<B: quantbound_llama::backend::QuantBackend>(
         options: Option<&ReportOptions>,
     ) -> Result<Option<quantbound_report::Report>, Error> {
         let device = Default::default();
-        if !quantbound_llama::backend::device_available::<B>(&device) {
-            return Err(format!(
+        match options {
+            Some(options) => Ok(Some(quantbound_report::run::<B>(options, &device, &Bars)?)),
+            None if quantbound_llama::backend::device_available::<B>(&device) => Ok(None),
+            None => Err(format!(
                 "--device {}: no device could be opened (wgpu needs a Vulkan, Metal or DX12 driver, on Linux \
                  e.g. Mesa's mesa-vulkan-drivers; CUDA an NVIDIA driver)",
                 B::NAME
             )
-            .into());
+            .into()),
         }
-        Ok(match options {
-            Some(options) => Some(quantbound_report::run::<B>(options, &device, &Bars)?),
-            None => None,
-        })
     }
     match device {
         Device::Cpu => on::<Cpu>(options),
