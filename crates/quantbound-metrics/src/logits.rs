@@ -42,12 +42,9 @@ pub struct LogitAccumulator {
     ce_q_squared: f64,
     ce_cross: f64,
     kl: Vec<f64>,
-    kl_squared: f64,
     top1_same: u64,
     /// Δp = p_q(t) − p_ref(t) at each scored position.
     dp: Vec<f64>,
-    dp_squared: f64,
-    dp_fourth: f64,
 }
 
 /// One sequence's values at its positions, as [`LogitAccumulator::add`] sums them.
@@ -229,12 +226,8 @@ impl LogitAccumulator {
             // Rounding can make a near-zero KL slightly negative; it is ≥ 0 by definition.
             let kl = f64::from(s.kl).max(0.0);
             self.kl.push(kl);
-            self.kl_squared += kl * kl;
             self.top1_same += u64::from(s.top1_same);
-            let dp = f64::from(s.lp_q).exp() - f64::from(s.lp_ref).exp();
-            self.dp.push(dp);
-            self.dp_squared += dp * dp;
-            self.dp_fourth += dp.powi(4);
+            self.dp.push(f64::from(s.lp_q).exp() - f64::from(s.lp_ref).exp());
         }
     }
 
@@ -245,13 +238,17 @@ impl LogitAccumulator {
             return None;
         }
         let nf = n as f64;
+        // The higher moments, summed in the order the positions came.
+        let kl_squared = self.kl.iter().map(|k| k * k).sum::<f64>();
+        let dp_squared = self.dp.iter().map(|d| d * d).sum::<f64>();
+        let dp_fourth = self.dp.iter().map(|d| d.powi(4)).sum::<f64>();
         self.kl.sort_by(f64::total_cmp);
         self.dp.sort_by(f64::total_cmp);
         let (ce_ref, ce) = (self.ce_ref / nf, self.ce_q / nf);
         let kl_mean = self.kl.iter().sum::<f64>() / nf;
         let dp_mean = self.dp.iter().sum::<f64>() / nf;
         let top1 = self.top1_same as f64 / nf;
-        let rms_dp = (self.dp_squared / nf).sqrt();
+        let rms_dp = (dp_squared / nf).sqrt();
         // llama.cpp's standard error of a mean, and covariance of two means, with its guards.
         let error = |mean: f64, mean_of_squares: f64| {
             let variance = mean_of_squares - mean * mean;
@@ -268,7 +265,7 @@ impl LogitAccumulator {
         let ppl_ratio = (ce - ce_ref).exp();
         let (e_ppl, e_ppl_ref) = (ppl * e_ce, ppl_ref * e_ce_ref);
         let e_difference = (e_ppl * e_ppl + e_ppl_ref * e_ppl_ref - 2.0 * ppl * ppl_ref * covariance).max(0.0).sqrt();
-        let e_dp_squared = error(self.dp_squared / nf, self.dp_fourth / nf);
+        let e_dp_squared = error(dp_squared / nf, dp_fourth / nf);
         Some(LogitMetrics {
             logits_mse: self.squared_error / self.real_values as f64,
             ce_ref,
@@ -296,9 +293,9 @@ impl LogitAccumulator {
                 delta_ce: e_delta_ce,
                 ppl_ratio: ppl_ratio * e_delta_ce,
                 ppl_difference: e_difference,
-                kl_mean: error(kl_mean, self.kl_squared / nf),
+                kl_mean: error(kl_mean, kl_squared / nf),
                 top1_agreement: if n < 2 { 0.0 } else { (top1 * (1.0 - top1) / (nf - 1.0)).sqrt() },
-                delta_p_mean: error(dp_mean, self.dp_squared / nf),
+                delta_p_mean: error(dp_mean, dp_squared / nf),
                 rms_delta_p: if rms_dp > 0.0 { e_dp_squared / (2.0 * rms_dp) } else { 0.0 },
             },
         })
